@@ -1,0 +1,152 @@
+"""
+Docker swarm mode for salt, on the docker SDK.
+
+saltext-dockermod manages containers, images, networks and volumes but has no swarm
+support, so this module covers what our states need: the local node's swarm state,
+initialising a manager, join tokens (published to workers through the salt mine) and
+joining as a worker.
+"""
+
+import logging
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "swarm"
+
+SWARM_PORT = 2377
+
+try:
+    import docker
+    import docker.errors
+
+    HAS_DOCKER = True
+except ImportError:
+    HAS_DOCKER = False
+
+
+def __virtual__():
+    if not HAS_DOCKER:
+        return False, "the swarm module needs the docker python SDK"
+    return __virtualname__
+
+
+def _client():
+    return docker.from_env(timeout=60)
+
+
+def status():
+    """
+    The local engine's view of the swarm.
+
+    Returns ``{"state": "inactive"|"pending"|"active"|"error"|"locked",
+    "manager": bool, "node_id": str, "managers": ["addr:port", ...]}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 swarm.status
+    """
+    info = _client().info().get("Swarm", {})
+    return {
+        "state": info.get("LocalNodeState", "inactive"),
+        "manager": bool(info.get("ControlAvailable")),
+        "node_id": info.get("NodeID", ""),
+        "managers": [m.get("Addr") for m in info.get("RemoteManagers") or []],
+    }
+
+
+def init(advertise_addr):
+    """
+    Make the local engine a swarm manager advertising ``advertise_addr``.
+
+    The control plane listens on that address only, not on every interface.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.init 10.0.0.10
+    """
+    node_id = _client().swarm.init(
+        advertise_addr=advertise_addr, listen_addr=f"{advertise_addr}:{SWARM_PORT}"
+    )
+    return {"node_id": node_id, "advertise_addr": advertise_addr}
+
+
+def join_token(role="worker"):
+    """
+    The join token for ``role`` and the manager address to join, or ``None`` when this
+    engine is not a manager. The hub publishes this to the nodes through the mine.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.join_token
+    """
+    current = status()
+    if not current["manager"]:
+        return None
+    client = _client()
+    client.swarm.reload()
+    token = client.swarm.attrs["JoinTokens"]["Worker" if role == "worker" else "Manager"]
+    managers = current["managers"] or []
+    return {"token": token, "managers": managers}
+
+
+def join(managers, token, advertise_addr):
+    """
+    Join the swarm of ``managers`` (a list of ``addr:port``) with ``token``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 swarm.join '["10.0.0.10:2377"]' SWMTKN-... 10.0.0.11
+    """
+    _client().swarm.join(
+        remote_addrs=list(managers),
+        join_token=token,
+        advertise_addr=advertise_addr,
+        listen_addr=f"{advertise_addr}:{SWARM_PORT}",
+    )
+    return status()
+
+
+def leave(force=False):
+    """
+    Leave the swarm (``force`` for the last manager).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 swarm.leave
+    """
+    return _client().swarm.leave(force=force)
+
+
+def nodes():
+    """
+    The swarm's nodes as seen from a manager: hostname, role, state, availability, address.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.nodes
+    """
+    result = []
+    for node in _client().nodes.list():
+        attrs = node.attrs
+        result.append(
+            {
+                "hostname": attrs["Description"]["Hostname"],
+                "role": attrs["Spec"]["Role"],
+                "state": attrs["Status"]["State"],
+                "availability": attrs["Spec"]["Availability"],
+                "addr": attrs["Status"].get("Addr"),
+            }
+        )
+    return sorted(result, key=lambda n: n["hostname"])

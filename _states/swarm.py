@@ -1,0 +1,93 @@
+"""
+Swarm membership states: the hub is the manager, nodes join it as workers.
+
+The worker's join token comes from the manager's salt mine entry
+``swarm_worker_token`` (pillar ``mine_functions`` on the hub, readable by nodes only),
+read when the state runs, so a highstate of every host at once works with ``retry``.
+"""
+
+__virtualname__ = "swarm"
+
+
+def __virtual__():
+    if "swarm.status" not in __salt__:
+        return False, "the swarm execution module is not available"
+    return __virtualname__
+
+
+def _ret(name):
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def manager(name, advertise_addr):
+    """
+    Make this host the swarm manager, advertising ``advertise_addr``.
+
+    name
+        A label for the state (the swarm's name).
+    advertise_addr
+        The address workers reach the manager on.
+    """
+    ret = _ret(name)
+    current = __salt__["swarm.status"]()
+    if current["state"] == "active" and current["manager"]:
+        ret["comment"] = "this host is already a swarm manager"
+    elif current["state"] != "inactive":
+        ret["result"] = False
+        ret["comment"] = (
+            f"this host's swarm state is '{current['state']}' and it is not a manager: "
+            "leave the other swarm first (docker swarm leave)"
+        )
+        return ret
+    elif __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"would initialise a swarm advertising {advertise_addr}"
+        return ret
+    else:
+        __salt__["swarm.init"](advertise_addr)
+        ret["changes"] = {"swarm": f"initialised, advertising {advertise_addr}"}
+        ret["comment"] = "swarm initialised"
+    if not __opts__["test"]:
+        # Publish the worker token (pillar mine_functions) now, not at the next mine interval.
+        __salt__["mine.update"]()
+    return ret
+
+
+def worker(name, manager_id, advertise_addr):
+    """
+    Join the swarm managed by minion ``manager_id`` as a worker.
+
+    name
+        A label for the state.
+    manager_id
+        The minion id of the manager, whose mine holds the join token.
+    advertise_addr
+        This host's address, as the manager and other nodes reach it.
+    """
+    ret = _ret(name)
+    if manager_id == __opts__["id"]:
+        ret["comment"] = "this host is the manager itself (single-host site)"
+        return ret
+    current = __salt__["swarm.status"]()
+    if current["state"] == "active":
+        ret["comment"] = "this host is already in a swarm" + (
+            " (as a manager)" if current["manager"] else ""
+        )
+        return ret
+    mine = __salt__["mine.get"](manager_id, "swarm_worker_token")
+    entry = mine.get(manager_id) if isinstance(mine, dict) else None
+    if not entry or not entry.get("token"):
+        ret["result"] = None if __opts__["test"] else False
+        ret["comment"] = (
+            f"no swarm join token from '{manager_id}' in the salt mine yet: "
+            "the hub's highstate must initialise the swarm first"
+        )
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"would join the swarm of {', '.join(entry['managers'])}"
+        return ret
+    __salt__["swarm.join"](entry["managers"], entry["token"], advertise_addr)
+    ret["changes"] = {"swarm": f"joined {', '.join(entry['managers'])} as a worker"}
+    ret["comment"] = "joined the swarm"
+    return ret

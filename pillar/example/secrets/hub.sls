@@ -1,0 +1,13 @@
+# Secrets only the hub receives (pillar/top.sls targets this file at roles:hub).
+# Keep this file out of version control; readable by root only.
+hub:
+  # openssl rand -hex 32
+  cookie_secret: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  # Tokens of our own services on the hub (salt's API client): openssl rand -hex 32
+  api_tokens:
+    salt: replace-with-openssl-rand-hex-32
+auth:
+  google:
+    client_secret: replace-with-the-oauth-client-secret
+backup:
+  passphrase: replace-with-a-long-random-passphrase

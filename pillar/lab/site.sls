@@ -1,0 +1,44 @@
+# The local lab's site pillar (script/lab mounts this directory at /srv/jupyterhub-site).
+# An ordinary site pillar: every difference from a real site is a setting here.
+hosts:
+  proxy: 172.30.77.2
+  hub: 172.30.77.10
+  node1: 172.30.77.11
+  node2: 172.30.77.12
+
+roles:
+  proxy: proxy
+  hub: hub
+  nodes: [node1, node2]
+
+common:
+  # The lab's hosts are containers sharing the machine's clock.
+  time_sync: false
+
+nfs:
+  # The machine's kernel has no NFS: script/lab shares /home between hub and nodes
+  # through one Docker volume instead. The NFS states are checked by rendering and tests.
+  enabled: false
+
+users:
+  staff:
+    labadmin:
+      uid: 2001
+      admin: true
+  students: [alice, bob]
+
+proxy:
+  # script/lab publishes the proxy on https://localhost:8443.
+  server_name: localhost
+  tls:
+    source: self_signed
+
+auth:
+  type: google
+  google:
+    client_id: lab-client
+    hosted_domain: lab.example
+
+backup:
+  # Turned on with the backup work (target: another lab host).
+  enabled: false

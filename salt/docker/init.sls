@@ -1,0 +1,27 @@
+# The Docker engine on the hub and the nodes.
+docker.io:
+  pkg.installed: []
+
+docker-daemon-config:
+  file.serialize:
+    - name: /etc/docker/daemon.json
+    - serializer: json
+    - mode: '0644'
+    - makedirs: true
+    - dataset:
+        log-driver: json-file
+        log-opts:
+          max-size: {{ pillar.docker.log_max_size | json }}
+          max-file: {{ pillar.docker.log_max_file | string | json }}
+        live-restore: {{ pillar.docker.live_restore | json }}
+        # The hub's registry speaks plain HTTP on the private network.
+        insecure-registries:
+          - {{ pillar.hosts[pillar.roles.hub] }}:{{ pillar.registry.port }}
+
+docker:
+  service.running:
+    - enable: true
+    - require:
+      - pkg: docker.io
+    - watch:
+      - file: docker-daemon-config

@@ -1,0 +1,17 @@
+# The hub: swarm manager and the overlay network of the hub and the student servers.
+include:
+  - docker
+
+swarm-manager:
+  swarm.manager:
+    - advertise_addr: {{ pillar.swarm.advertise_address or pillar.hosts[opts.id] }}
+    - require:
+      - sls: docker
+
+swarm-network:
+  docker_network.present:
+    - name: {{ pillar.swarm.network }}
+    - driver: overlay
+    - attachable: true
+    - require:
+      - swarm: swarm-manager

@@ -1,0 +1,14 @@
+# A node: join the hub's swarm as a worker (token from the hub's mine entry).
+include:
+  - docker
+
+swarm-worker:
+  swarm.worker:
+    - manager_id: {{ pillar.roles.hub }}
+    - advertise_addr: {{ pillar.hosts[opts.id] }}
+    # The hub may still be initialising the swarm in the same highstate run.
+    - retry:
+        attempts: 12
+        interval: 10
+    - require:
+      - sls: docker

@@ -1,0 +1,276 @@
+"""The site pillar validator (_pillar/jupyterhub_deploy.py): defaults, bad input, roles."""
+
+import copy
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.loaders import load
+
+deploy = load("_pillar/jupyterhub_deploy.py")
+DEFAULTS = deploy.load_defaults(str(REPO / "salt"))
+
+
+def read(relpath):
+    return yaml.safe_load((REPO / relpath).read_text()) or {}
+
+
+def merge(base, extra):
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def site_pillar(site="example", secrets=("hub",)):
+    """What a minion's sls pillar holds: the site plus the secrets targeted at it."""
+    pillar = read(f"pillar/{site}/site.sls")
+    for role in secrets:
+        merge(pillar, read(f"pillar/{site}/secrets/{role}.sls"))
+    return pillar
+
+
+HUB = "hub.example.edu"
+
+
+def errors_of(minion_id, pillar):
+    with pytest.raises(deploy.PillarError) as info:
+        deploy.build(minion_id, pillar, DEFAULTS)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("site", ["example", "lab"])
+def test_shipped_site_pillars_are_valid_for_every_role(site):
+    pillar = read(f"pillar/{site}/site.sls")
+    roles = pillar["roles"]
+    hub = deploy.build(roles["hub"], site_pillar(site, ("hub",)), DEFAULTS)
+    proxy = deploy.build(roles["proxy"], site_pillar(site, ("proxy",)), DEFAULTS)
+    node = deploy.build(roles["nodes"][0], site_pillar(site, ()), DEFAULTS)
+    assert hub["minion_roles"] == ["hub"]
+    assert proxy["minion_roles"] == ["proxy"]
+    assert node["minion_roles"] == ["node"]
+
+
+def test_defaults_fill_what_the_site_leaves_out():
+    pillar = site_pillar()
+    del pillar["cull"]
+    result = deploy.build(HUB, pillar, DEFAULTS)
+    assert result["cull"]["timeout"] == 24 * 3600
+    assert result["cull"]["interval"] == 3600
+    assert result["spawner"]["mem_limit"] == "1G"
+
+
+def test_site_values_override_defaults_and_durations_become_seconds():
+    pillar = site_pillar()
+    pillar["cull"] = {"timeout": "90m"}
+    pillar["backup"]["full_every"] = "2w"
+    result = deploy.build(HUB, pillar, DEFAULTS)
+    assert result["cull"]["timeout"] == 5400
+    assert result["cull"]["interval"] == 3600  # untouched sibling keeps its default
+    assert result["backup"]["full_every"] == 14 * 86400
+
+
+def test_defaults_are_not_mutated_by_a_build():
+    before = copy.deepcopy(DEFAULTS)
+    pillar = site_pillar()
+    pillar["cull"] = {"timeout": "1h"}
+    deploy.build(HUB, pillar, DEFAULTS)
+    assert before == DEFAULTS
+
+
+# --- bad input: each refused with a message naming the key ------------------------
+
+
+def test_typo_in_a_key_is_refused_with_a_suggestion():
+    pillar = site_pillar()
+    pillar["cull"] = {"timout": "1h"}
+    message = errors_of(HUB, pillar)
+    assert "'cull:timout' is not a known key (did you mean 'cull:timeout'?)" in message
+
+
+def test_typo_in_a_section_name_is_refused():
+    pillar = site_pillar()
+    pillar["backups"] = {"keep_full": 3}
+    assert "'backups' is not a known key (did you mean 'backup'?)" in errors_of(HUB, pillar)
+
+
+def test_wrong_type_is_refused():
+    pillar = site_pillar()
+    pillar["backup"]["keep_full"] = "two"
+    assert "'backup:keep_full' must be a int, got str 'two'" in errors_of(HUB, pillar)
+
+
+def test_boolean_is_not_taken_for_a_number():
+    pillar = site_pillar()
+    pillar["registry"] = {"port": True}
+    assert "'registry:port' must be a int" in errors_of(HUB, pillar)
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [("timeout", "24 hours"), ("timeout", "1y"), ("interval", "-5m")],
+)
+def test_wrong_duration_unit_is_refused(key, value):
+    pillar = site_pillar()
+    pillar["cull"] = {key: value}
+    assert f"'cull:{key}' must be a duration" in errors_of(HUB, pillar)
+
+
+def test_wrong_size_unit_is_refused():
+    pillar = site_pillar()
+    pillar["spawner"]["mem_limit"] = "1 GB"
+    assert "'spawner:mem_limit' must be a size like 512M or 1G, got '1 GB'" in errors_of(
+        HUB, pillar
+    )
+
+
+@pytest.mark.parametrize("name", ["Grace.Hopper", "root", "a;rm -rf", "x" * 33, "1abc"])
+def test_unsafe_student_name_is_refused(name):
+    pillar = site_pillar()
+    pillar["users"]["students"] = ["alan", name]
+    message = errors_of(HUB, pillar)
+    assert "'users:students': unsafe user name" in message
+    assert repr(name) in message
+
+
+def test_unsafe_staff_name_is_refused():
+    pillar = site_pillar()
+    pillar["users"]["staff"] = {"Ada": {"uid": 2001}}
+    assert "'users:staff:Ada': unsafe user name 'Ada'" in errors_of(HUB, pillar)
+
+
+def test_duplicate_uid_is_refused():
+    pillar = site_pillar()
+    pillar["users"]["staff"] = {"ada": {"uid": 2001}, "brian": {"uid": 2001}}
+    assert "'users:staff:brian:uid' 2001 is also the uid of 'ada'" in errors_of(HUB, pillar)
+
+
+def test_staff_uid_inside_the_student_range_is_refused():
+    pillar = site_pillar()
+    pillar["users"]["staff"] = {"ada": {"uid": 10001}}
+    assert "'users:staff:ada:uid' 10001 lies in the student uid range" in errors_of(HUB, pillar)
+
+
+def test_student_listed_twice_is_refused():
+    pillar = site_pillar()
+    pillar["users"]["students"] = ["alan", "alan"]
+    assert "'users:students': 'alan' is listed twice" in errors_of(HUB, pillar)
+
+
+def test_missing_oauth_secret_is_refused_on_the_hub():
+    pillar = site_pillar()
+    del pillar["auth"]["google"]["client_secret"]
+    message = errors_of(HUB, pillar)
+    assert "'auth:google:client_secret' is missing: put it in secrets/hub.sls" in message
+
+
+def test_shared_password_authenticator_needs_its_password():
+    pillar = site_pillar()
+    pillar["auth"]["type"] = "shared_password"
+    del pillar["auth"]["google"]["client_secret"]
+    message = errors_of(HUB, pillar)
+    assert "'auth:shared_password:password' is missing" in message
+
+
+def test_missing_backup_passphrase_is_refused_when_backups_are_on():
+    pillar = site_pillar()
+    del pillar["backup"]["passphrase"]
+    assert "'backup:passphrase' is missing" in errors_of(HUB, pillar)
+
+
+def test_missing_tls_key_is_refused_on_the_proxy():
+    pillar = site_pillar(secrets=())
+    assert "'proxy:tls:key' is missing: put it in secrets/proxy.sls" in errors_of(
+        "proxy.example.edu", pillar
+    )
+
+
+def test_secret_that_reached_a_node_is_refused():
+    # A secret written in site.sls instead of secrets/hub.sls would reach every minion.
+    pillar = site_pillar(secrets=())
+    pillar["backup"]["passphrase"] = "oops"
+    message = errors_of("node1.example.edu", pillar)
+    assert "'backup:passphrase' is a secret of the hub but reached 'node1.example.edu'" in message
+
+
+def test_node_not_in_the_host_list_is_refused():
+    pillar = site_pillar()
+    pillar["roles"]["nodes"].append("node3.example.edu")
+    assert "'roles:nodes' names 'node3.example.edu', which is not in 'hosts'" in errors_of(
+        HUB, pillar
+    )
+
+
+def test_hub_not_in_the_host_list_is_refused():
+    pillar = site_pillar()
+    pillar["roles"]["hub"] = "hub2.example.edu"
+    assert "'roles:hub' names 'hub2.example.edu', which is not in 'hosts'" in errors_of(
+        "hub2.example.edu", pillar
+    )
+
+
+def test_host_address_must_be_an_ip():
+    pillar = site_pillar()
+    pillar["hosts"]["node1.example.edu"] = "node-one"
+    assert "'hosts:node1.example.edu' must be an IP address" in errors_of(HUB, pillar)
+
+
+def test_missing_roles_section_is_refused():
+    pillar = site_pillar()
+    del pillar["roles"]
+    assert "'roles' is missing" in errors_of(HUB, pillar)
+
+
+def test_choice_outside_the_allowed_values_is_refused():
+    pillar = site_pillar()
+    pillar["auth"]["type"] = "github"
+    assert "'auth:type' must be one of google, shared_password" in errors_of(HUB, pillar)
+
+
+def test_live_restore_on_swarm_members_is_refused():
+    pillar = site_pillar()
+    pillar["docker"] = {"live_restore": True}
+    assert "'docker:live_restore'" in errors_of(HUB, pillar)
+
+
+def test_computed_key_cannot_be_set_by_the_site():
+    pillar = site_pillar()
+    pillar["minion_roles"] = ["hub", "proxy"]
+    assert "'minion_roles' is computed by the master" in errors_of(HUB, pillar)
+
+
+def test_every_problem_is_reported_at_once():
+    pillar = site_pillar()
+    pillar["cull"] = {"timout": 1, "enabled": "yes"}
+    message = errors_of(HUB, pillar)
+    assert "'cull:timout'" in message and "'cull:enabled' must be a bool" in message
+
+
+# --- roles -------------------------------------------------------------------------
+
+
+def test_one_host_may_hold_every_role():
+    pillar = site_pillar(secrets=("hub", "proxy"))
+    pillar["hosts"] = {"allinone": "10.0.0.5"}
+    pillar["roles"] = {"proxy": "allinone", "hub": "allinone", "nodes": ["allinone"]}
+    assert deploy.build("allinone", pillar, DEFAULTS)["minion_roles"] == ["proxy", "hub", "node"]
+
+
+def test_a_minion_outside_the_site_gets_no_role():
+    assert deploy.build("stranger", site_pillar(secrets=()), DEFAULTS)["minion_roles"] == []
+
+
+def test_salt_keys_pass_through_unvalidated():
+    pillar = site_pillar()
+    pillar["mine_functions"] = {"x": [{"mine_function": "test.ping"}]}
+    assert "mine_functions" not in deploy.build(HUB, pillar, DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "text,seconds", [(90, 90), ("90", 90), ("90s", 90), ("10m", 600), ("24h", 86400), ("7d", 604800)]
+)
+def test_parse_duration(text, seconds):
+    assert deploy.parse_duration(text) == seconds
