@@ -43,9 +43,32 @@ ROLES = ("proxy", "hub", "node")
 USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Names that must never be handed to a student or created as staff.
 RESERVED_NAMES = {
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news",
-    "uucp", "proxy", "www-data", "backup", "list", "irc", "nobody", "systemd-network",
-    "sshd", "messagebus", "_apt", "admin", "jupyter", "jupyterhub", "docker", "salt",
+    "root",
+    "daemon",
+    "bin",
+    "sys",
+    "sync",
+    "games",
+    "man",
+    "lp",
+    "mail",
+    "news",
+    "uucp",
+    "proxy",
+    "www-data",
+    "backup",
+    "list",
+    "irc",
+    "nobody",
+    "systemd-network",
+    "sshd",
+    "messagebus",
+    "_apt",
+    "admin",
+    "jupyter",
+    "jupyterhub",
+    "docker",
+    "salt",
 }
 
 DURATION_RE = re.compile(r"^(\d+)\s*([smhdw]?)$")
@@ -210,8 +233,14 @@ def _merge_value(path, default, value, errors):
 
 
 def _kind_of(default):
-    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str),
-                        ("list", list), ("map", dict)):
+    for kind, types in (
+        ("bool", bool),
+        ("int", int),
+        ("float", float),
+        ("str", str),
+        ("list", list),
+        ("map", dict),
+    ):
         if isinstance(default, types):
             return kind
     return "str"
@@ -231,8 +260,14 @@ def _type_problem(spec, value):
         if isinstance(value, bool) or not SIZE_RE.match(str(value)):
             return f"must be a size like 512M or 1G, got {value!r}"
         return None
-    expected = {"bool": bool, "int": int, "float": (int, float), "str": str,
-                "list": list, "map": dict}[kind]
+    expected = {
+        "bool": bool,
+        "int": int,
+        "float": (int, float),
+        "str": str,
+        "list": list,
+        "map": dict,
+    }[kind]
     if not isinstance(value, expected) or (kind != "bool" and isinstance(value, bool)):
         return f"must be a {kind}, got {type(value).__name__} {value!r}"
     if "choices" in spec and value not in spec["choices"]:
@@ -305,15 +340,18 @@ def _check_users(users, errors):
     for name, account in users["staff"].items():
         path = f"users:staff:{name}"
         if not is_safe_username(name):
-            errors.append(f"'{path}': unsafe user name {name!r} (need {USERNAME_RE.pattern}, "
-                          "not a system account)")
+            errors.append(
+                f"'{path}': unsafe user name {name!r} (need {USERNAME_RE.pattern}, "
+                "not a system account)"
+            )
         if not isinstance(account, dict) or not isinstance(account.get("uid"), int):
             errors.append(f"'{path}:uid' must be set to an integer uid")
             continue
         for key in account:
             if key not in ("uid", "admin", "ssh_keys"):
-                errors.append(_unknown(f"{path}:{key}", [f"{path}:{k}" for k in
-                                                         ("uid", "admin", "ssh_keys")]))
+                errors.append(
+                    _unknown(f"{path}:{key}", [f"{path}:{k}" for k in ("uid", "admin", "ssh_keys")])
+                )
         uid = account["uid"]
         if uid in uids:
             errors.append(f"'{path}:uid' {uid} is also the uid of '{uids[uid]}'")
@@ -325,8 +363,10 @@ def _check_users(users, errors):
     seen = set()
     for name in users["students"]:
         if not is_safe_username(name):
-            errors.append(f"'users:students': unsafe user name {name!r} "
-                          f"(need {USERNAME_RE.pattern}, not a system account)")
+            errors.append(
+                f"'users:students': unsafe user name {name!r} "
+                f"(need {USERNAME_RE.pattern}, not a system account)"
+            )
         elif name in users["staff"] or name in seen:
             errors.append(f"'users:students': {name!r} is listed twice (students or staff)")
         seen.add(name)
@@ -341,8 +381,10 @@ def _check_secrets(minion_id, roles, config, errors):
             if path in needed and not value:
                 errors.append(f"'{path}' is missing: put it in secrets/{role}.sls")
         elif value:
-            errors.append(f"'{path}' is a secret of the {role} but reached '{minion_id}': "
-                          f"move it to secrets/{role}.sls")
+            errors.append(
+                f"'{path}' is a secret of the {role} but reached '{minion_id}': "
+                f"move it to secrets/{role}.sls"
+            )
     token = config["hub"]["cookie_secret"]
     if "hub" in roles and token and not HEX_RE.match(token):
         errors.append("'hub:cookie_secret' must be 64 hex characters (openssl rand -hex 32)")

@@ -270,7 +270,8 @@ def test_salt_keys_pass_through_unvalidated():
 
 
 @pytest.mark.parametrize(
-    "text,seconds", [(90, 90), ("90", 90), ("90s", 90), ("10m", 600), ("24h", 86400), ("7d", 604800)]
+    "text,seconds",
+    [(90, 90), ("90", 90), ("90s", 90), ("10m", 600), ("24h", 86400), ("7d", 604800)],
 )
 def test_parse_duration(text, seconds):
     assert deploy.parse_duration(text) == seconds
