@@ -81,6 +81,7 @@ HEX_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 SPECIAL = {
     "swarm:advertise_address": {"kind": "str", "null": True},
     "users:staff": {"kind": "map"},
+    "proxy:public_port": {"kind": "int", "null": True},
     "proxy:websocket_timeout": {"kind": "duration"},
     "proxy:upload_max": {"kind": "size"},
     "proxy:tls:source": {"kind": "str", "choices": ["pillar", "self_signed"]},

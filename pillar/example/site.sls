@@ -81,6 +81,8 @@ proxy:
   server_name: hub.example.edu
   http_port: 80
   https_port: 443
+  # HTTPS port browsers use, if port forwarding changes it (null: https_port).
+  public_port: null
   # Largest upload.
   upload_max: 50m
   # HSTS max-age in seconds (0: off).

@@ -30,6 +30,7 @@ users:
 proxy:
   # script/lab publishes the proxy on https://localhost:8443.
   server_name: localhost
+  public_port: 8443
   tls:
     source: self_signed
 

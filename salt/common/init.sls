@@ -38,5 +38,24 @@ ssh:
     - watch:
       - file: sshd-config
 
+# The minion's own configuration, as script/bootstrap wrote it: an edit by hand is undone,
+# and a hub that moves to another address in the site pillar is followed.
+salt-minion-config:
+  file.managed:
+    - name: /etc/salt/minion.d/jupyterhub-deploy.conf
+    - contents: |
+        # Written by jupyterhub-deploy script/bootstrap.
+        id: {{ opts.id }}
+        master: {{ pillar.hosts[pillar.roles.hub] }}
+    - mode: '0644'
+
 salt-minion:
   service.enabled: []
+
+salt-minion-restart:
+  cmd.run:
+    # In the background: the restart must not kill the state run that asked for it.
+    - name: sleep 5 && systemctl restart salt-minion
+    - bg: true
+    - onchanges:
+      - file: salt-minion-config

@@ -1,0 +1,67 @@
+"""
+The e2e tier runs against the local lab: proxy, hub and nodes as systemd containers with
+their own Docker engines, deployed by salt from this checkout (script/lab).
+
+The session fixture brings the lab up (a no-op rebuild when the images are cached) and
+every test talks to it through `docker exec` or the proxy's published loopback ports.
+"""
+
+import json
+import os
+import ssl
+import subprocess
+import urllib.request
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+LAB = str(REPO / "script/lab")
+SITE = yaml.safe_load((REPO / "pillar/lab/site.sls").read_text())
+HTTPS_PORT = 8443
+HTTP_PORT = 8080
+
+
+class Lab:
+    """Commands against the running lab."""
+
+    def exec(self, host, *cmd, check=True, input=None, timeout=600):
+        proc = subprocess.run(
+            ["docker", "exec", "-i", f"jhd-{host}", *cmd],
+            capture_output=True, text=True, input=input, timeout=timeout,
+        )  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{host}: {cmd} failed ({proc.returncode}):\n{proc.stdout}\n"
+                                 f"{proc.stderr}")  # fmt: skip
+        return proc
+
+    def salt(self, target, *args, timeout=1200):
+        """`salt TARGET ARGS` on the lab master; the parsed JSON, one dict per minion."""
+        proc = self.exec(
+            "hub", "salt", "--out=json", "--static", target, *args, check=False, timeout=timeout
+        )
+        try:
+            return json.loads(proc.stdout)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(f"salt {target} {args}: {proc.stdout}\n{proc.stderr}") from exc
+
+    def ca_context(self):
+        """An SSL context trusting the lab's own CA (made on the proxy by salt)."""
+        pem = self.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout
+        context = ssl.create_default_context(cadata=pem)
+        return context
+
+    def https(self, path, **kwargs):
+        return urllib.request.urlopen(
+            f"https://localhost:{HTTPS_PORT}{path}", context=self.ca_context(), timeout=30,
+            **kwargs,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab, up and deployed. JHD_LAB_REUSE=1 skips `up` when it is already running."""
+    if os.environ.get("JHD_LAB_REUSE") != "1":
+        subprocess.run([LAB, "up"], check=True, timeout=3600)
+    return Lab()

@@ -1,0 +1,111 @@
+"""The host layer of the lab: highstate, swarm, registry, nginx in front of the hub."""
+
+import http.client
+import json
+import ssl
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import HTTP_PORT, HTTPS_PORT, SITE
+
+HUB_ADDRESS = SITE["hosts"][SITE["roles"]["hub"]]
+NODES = SITE["roles"]["nodes"]
+
+
+def test_second_highstate_changes_nothing(lab):
+    result = lab.salt("*", "state.apply", timeout=1800)
+    assert set(result) == set(SITE["hosts"])
+    for minion, states in result.items():
+        assert isinstance(states, dict), (minion, states)
+        failed = {k: v["comment"] for k, v in states.items() if v["result"] is not True}
+        changed = {k: v["changes"] for k, v in states.items() if v["changes"]}
+        assert failed == {}, minion
+        assert changed == {}, minion
+
+
+def test_nodes_are_ready_swarm_workers(lab):
+    out = lab.exec("hub", "docker", "node", "ls", "--format", "{{json .}}").stdout
+    nodes = {n["Hostname"]: n for n in map(json.loads, out.splitlines())}
+    assert set(nodes) == {"hub", *NODES}
+    assert nodes["hub"]["ManagerStatus"] == "Leader"
+    for node in NODES:
+        assert nodes[node]["Status"] == "Ready" and nodes[node]["ManagerStatus"] == ""
+
+
+def test_a_service_lands_on_a_node_and_pulls_from_the_hub_registry(lab):
+    image = f"{HUB_ADDRESS}:5000/e2e/probe:{uuid.uuid4().hex[:8]}"
+    lab.exec("hub", "docker", "tag", "jupyterhub-deploy/debian:bookworm", image)
+    lab.exec("hub", "docker", "push", image)
+    name = f"e2e-probe-{uuid.uuid4().hex[:6]}"
+    lab.exec("hub", "docker", "service", "create", "--detach", "--name", name,
+             "--constraint", "node.role==worker", "--endpoint-mode", "dnsrr",
+             "--network", "jupyterhub", image, "sleep", "600")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            out = lab.exec("hub", "docker", "service", "ps", name, "--format", "{{json .}}")
+            tasks = [json.loads(line) for line in out.stdout.splitlines()]
+            running = [t for t in tasks if t["CurrentState"].startswith("Running")]
+            if running:
+                break
+            time.sleep(2)
+        else:
+            pytest.fail(f"service never ran: {tasks}")
+        node = running[0]["Node"]
+        assert node in NODES
+        pulled = lab.exec(node, "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
+        assert image in pulled.stdout.split()
+    finally:
+        lab.exec("hub", "docker", "service", "rm", name, check=False)
+
+
+def test_registry_listens_on_the_private_address_only(lab):
+    listening = lab.exec("hub", "ss", "-Hltn", "sport = :5000").stdout
+    assert f"{HUB_ADDRESS}:5000" in listening
+    assert "0.0.0.0:5000" not in listening and "*:5000" not in listening
+
+
+def test_http_redirects_to_https():
+    conn = http.client.HTTPConnection("localhost", HTTP_PORT, timeout=10)
+    conn.request("GET", "/hub/login?next=%2F")
+    response = conn.getresponse()
+    assert response.status == 301
+    assert response.getheader("Location") == f"https://localhost:{HTTPS_PORT}/hub/login?next=%2F"
+
+
+def test_https_sets_hsts_and_uses_the_lab_certificate(lab):
+    conn = http.client.HTTPSConnection(
+        "localhost", HTTPS_PORT, context=lab.ca_context(), timeout=10
+    )
+    conn.request("GET", "/hub/health")
+    response = conn.getresponse()
+    assert response.getheader("Strict-Transport-Security") == "max-age=31536000"
+    cert = conn.sock.getpeercert()
+    assert ("DNS", "localhost") in cert["subjectAltName"]
+
+
+def test_plain_old_tls_is_refused():
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_1
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        http.client.HTTPSConnection("localhost", HTTPS_PORT, context=context, timeout=10).connect()
+
+
+def test_tls_passes_mozilla_intermediate(lab, repo, tmp_path):
+    """sslyze checks the proxy's TLS against Mozilla's "intermediate" configuration."""
+    ca = tmp_path / "lab-ca.pem"
+    ca.write_text(lab.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout)
+    sslyze = repo / ".tools/sslyze/bin/sslyze"
+    proc = subprocess.run(
+        [str(sslyze), "--mozilla_config=intermediate", f"--certinfo_ca_file={ca}",
+         f"localhost:{HTTPS_PORT}"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "is compliant with Mozilla's intermediate" in proc.stdout.replace("\n", " ")
