@@ -127,6 +127,43 @@ def leave(force=False):
     return _client().swarm.leave(force=force)
 
 
+def network(name):
+    """
+    The swarm network ``name`` (driver, scope, attachable), or ``None`` when it is missing.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.network jupyterhub
+    """
+    try:
+        attrs = _client().networks.get(name).attrs
+    except docker.errors.NotFound:
+        return None
+    return {
+        "name": attrs["Name"],
+        "driver": attrs["Driver"],
+        "scope": attrs["Scope"],
+        "attachable": bool(attrs.get("Attachable")),
+    }
+
+
+def create_network(name):
+    """
+    Create the attachable overlay network ``name``, shared by the hub's container and the
+    student servers.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.create_network jupyterhub
+    """
+    _client().networks.create(name, driver="overlay", attachable=True, scope="swarm")
+    return network(name)
+
+
 def nodes():
     """
     The swarm's nodes as seen from a manager: hostname, role, state, availability, address.

@@ -1,5 +1,5 @@
 """
-Swarm membership states: the hub is the manager, nodes join it as workers.
+Swarm states: the hub is the manager, nodes join it as workers, and the overlay network.
 
 The worker's join token comes from the manager's salt mine entry
 ``swarm_worker_token`` (pillar ``mine_functions`` on the hub, readable by nodes only),
@@ -90,4 +90,35 @@ def worker(name, manager_id, advertise_addr):
     __salt__["swarm.join"](entry["managers"], entry["token"], advertise_addr)
     ret["changes"] = {"swarm": f"joined {', '.join(entry['managers'])} as a worker"}
     ret["comment"] = "joined the swarm"
+    return ret
+
+
+def network(name):
+    """
+    The attachable overlay network ``name`` exists (created on the manager).
+
+    An existing network of another kind is reported, never removed: student servers may be
+    attached to it.
+    """
+    ret = _ret(name)
+    current = __salt__["swarm.network"](name)
+    wanted = {"driver": "overlay", "scope": "swarm", "attachable": True}
+    if current is not None:
+        differs = {k: current[k] for k in wanted if current[k] != wanted[k]}
+        if differs:
+            ret["result"] = False
+            ret["comment"] = (
+                f"network {name} exists with {differs}, not an attachable overlay: "
+                "remove it by hand once no container uses it"
+            )
+        else:
+            ret["comment"] = f"network {name} is an attachable overlay"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"would create the attachable overlay network {name}"
+        return ret
+    __salt__["swarm.create_network"](name)
+    ret["changes"] = {"network": f"{name} created (attachable overlay)"}
+    ret["comment"] = f"network {name} created"
     return ret

@@ -9,9 +9,7 @@ swarm-manager:
       - sls: docker
 
 swarm-network:
-  docker_network.present:
+  swarm.network:
     - name: {{ pillar.swarm.network }}
-    - driver: overlay
-    - attachable: true
     - require:
       - swarm: swarm-manager
