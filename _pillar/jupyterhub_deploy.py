@@ -43,33 +43,11 @@ ROLES = ("proxy", "hub", "node")
 USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Names that must never be handed to a student or created as staff.
 RESERVED_NAMES = {
-    "root",
-    "daemon",
-    "bin",
-    "sys",
-    "sync",
-    "games",
-    "man",
-    "lp",
-    "mail",
-    "news",
-    "uucp",
-    "proxy",
-    "www-data",
-    "backup",
-    "list",
-    "irc",
-    "nobody",
-    "systemd-network",
-    "sshd",
-    "messagebus",
-    "_apt",
-    "admin",
-    "jupyter",
-    "jupyterhub",
-    "docker",
-    "salt",
-}
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
+    "proxy", "www-data", "backup", "list", "irc", "nobody", "systemd-network", "sshd",
+    "messagebus", "_apt", "admin", "jupyter", "jupyterhub", "docker", "salt", "adm",
+    "staff", "sudo", "users", "nogroup", "shadow", "disk",
+}  # fmt: skip
 
 DURATION_RE = re.compile(r"^(\d+)\s*([smhdw]?)$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -189,7 +167,9 @@ def parse_duration(value):
 
 def is_safe_username(name):
     """True for a name we will hand to useradd and use in container names."""
-    return isinstance(name, str) and bool(USERNAME_RE.match(name)) and name not in RESERVED_NAMES
+    return (
+        isinstance(name, str) and bool(USERNAME_RE.fullmatch(name)) and name not in RESERVED_NAMES
+    )
 
 
 # --- merging and per-key checks ------------------------------------------------------

@@ -12,6 +12,7 @@ base:
     - swarm.manager
     - registry
     - nfs.server
+    - restuser
   nodes:
     - match: nodegroup
     - docker

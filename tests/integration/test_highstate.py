@@ -8,7 +8,7 @@ HUB, PROXY, NODES = ROLES["hub"], ROLES["proxy"], ROLES["nodes"]
 
 EXPECTED_STATES = {
     PROXY: {"common", "users", "nginx"},
-    HUB: {"common", "users", "docker", "swarm.manager", "registry", "nfs.server"},
+    HUB: {"common", "users", "docker", "swarm.manager", "registry", "nfs.server", "restuser"},
     **{node: {"common", "users", "docker", "swarm.worker", "nfs.client"} for node in NODES},
 }
 

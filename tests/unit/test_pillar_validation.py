@@ -127,7 +127,9 @@ def test_wrong_size_unit_is_refused():
     )
 
 
-@pytest.mark.parametrize("name", ["Grace.Hopper", "root", "a;rm -rf", "x" * 33, "1abc"])
+@pytest.mark.parametrize(
+    "name", ["Grace.Hopper", "root", "sudo", "a;rm -rf", "x" * 33, "1abc", "alice\n"]
+)
 def test_unsafe_student_name_is_refused(name):
     pillar = site_pillar()
     pillar["users"]["students"] = ["alan", name]

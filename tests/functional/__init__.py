@@ -1,0 +1,1 @@
+"""Functional tests: real services on this machine, isolated from its real state."""
