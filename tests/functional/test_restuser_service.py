@@ -145,9 +145,20 @@ class Sandbox:
         self._append("gshadow", "oldie:!::")
         self._append("group", "course:x:3000:")
         self._append("gshadow", "course:!::")
-        # A home with no account: restuser must not adopt it.
+        # Homes with no account: root's is never adopted; one a student uid still owns is
+        # (its account was lost: a rebuilt hub over the old /home); one whose owner's uid
+        # another account holds is not.
         os.makedirs(os.path.join(self.home, "ghost"))
+        self._orphan_home("orphan", uid_min + 50)
+        self._orphan_home("squatter", uid_min + 1)
         self.module = load("_modules/restuser.py", {"__opts__": {"restuser.socket": self.socket}})
+
+    def _orphan_home(self, name, owner):
+        path = os.path.join(self.home, name)
+        os.makedirs(path)
+        self._write(f"home/{name}/thesis.ipynb", "my work\n")
+        for entry in (path, os.path.join(path, "thesis.ipynb")):
+            os.chown(entry, owner, owner)
 
     def _write(self, relpath, text):
         with open(os.path.join(self.dir, relpath), "w") as handle:
@@ -388,7 +399,28 @@ def test_an_existing_home_without_account_is_409_and_not_adopted(hub):
     before = hub.snapshot()
     message = refused(hub.module.create, "ghost")
     assert "(409)" in message and "/home/ghost already exists" in message
+    assert "owned by uid 0, outside the student range" in message
     assert hub.snapshot() == before
+
+
+def test_a_home_owned_by_another_accounts_uid_is_409(hub):
+    before = hub.snapshot()
+    message = refused(hub.module.create, "squatter")
+    assert "(409)" in message and f"uid {UID_MIN + 1}, which another account holds" in message
+    assert hub.snapshot() == before
+
+
+def test_a_home_that_outlived_its_account_is_adopted_with_its_uid(hub):
+    """A rebuilt hub over the old /home: the student gets their uid and files back."""
+    user = hub.module.create("orphan")
+    assert user["uid"] == UID_MIN + 50 and user["home"].endswith("/home/orphan")
+    home = os.path.join(hub.home, "orphan")
+    with open(os.path.join(home, "thesis.ipynb")) as handle:
+        assert handle.read() == "my work\n"
+    assert not os.path.exists(os.path.join(home, "README.md"))  # no skeleton over their files
+    assert os.stat(home).st_uid == UID_MIN + 50
+    again = hub.module.create("orphan")
+    assert again["uid"] == user["uid"] and again["created"] is False
 
 
 @pytest.mark.parametrize(

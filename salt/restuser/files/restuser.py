@@ -13,7 +13,10 @@ API (JSON in and out; every error is ``{"error": reason}``):
     the same for an existing student (idempotent). useradd makes the account with the
     lowest free uid in [uid_min, uid_max] (preferring one whose gid is also free, for the
     user private group), home ``<home-base>/<name>`` (mode 0700) from the skeleton, and
-    /bin/bash. No body is needed; a body, if sent, must be a JSON object and is ignored.
+    /bin/bash. A home that outlived its account (a rebuilt hub, restored homes) is adopted
+    when its owner is a student uid no account holds: the account gets that uid back and
+    the home is left as it is. No body is needed; a body, if sent, must be a JSON object
+    and is ignored.
 ``GET /users/<name>``
     200 with the same JSON, or 404.
 ``GET /users``
@@ -23,10 +26,10 @@ Refusals: 400 a name not matching ``^[a-z_][a-z0-9_-]{0,31}$`` after URL-decodin
 malformed request or body, a query string; 403 a reserved name (root, system and service
 accounts), an existing account outside the uid range, or a name held by an existing group;
 404 an unknown path or student; 405 another method; 408 a request too slow to arrive; 409 a
-home directory already at the path; 411 a chunked body; 413 a body over 1 KiB; 414 a request
-line over 2 KiB; 431 headers over the limits; 500 useradd failed (its stderr; whatever it
-had created is removed again); 503 too many connections for too long; 507 no free uid left
-in the range.
+home directory already at the path that cannot be adopted; 411 a chunked body; 413 a body
+over 1 KiB; 414 a request line over 2 KiB; 431 headers over the limits; 500 useradd failed
+(its stderr; whatever it had created is removed again); 503 too many connections for too
+long; 507 no free uid left in the range.
 
 Every request is logged as one line to ``--log``: time, method, path, status, reason.
 """
@@ -392,13 +395,10 @@ class Accounts:
             if _getgrnam(name) is not None:
                 raise HTTPError(403, f"a group named {name!r} already exists")
             home = os.path.join(self.home_base, name)
-            if os.path.lexists(home):
-                raise HTTPError(
-                    409, f"{home} already exists with no account: an admin must resolve it"
-                )
-            if not os.path.isdir(self.skeldir):
+            adopted = self._adoptable_uid(home) if os.path.lexists(home) else None
+            if adopted is None and not os.path.isdir(self.skeldir):
                 raise HTTPError(500, f"the skeleton directory {self.skeldir} is missing")
-            uid = pick_uid(
+            uid = adopted or pick_uid(
                 {e.pw_uid for e in pwd.getpwall()},
                 {g.gr_gid for g in grp.getgrall()},
                 self.uid_min,
@@ -406,26 +406,50 @@ class Accounts:
             )
             if uid is None:
                 raise HTTPError(507, f"no free uid left in {self.uid_min}-{self.uid_max}")
-            problem = self._useradd(name, uid, home)
+            problem = self._useradd(name, uid, home, create_home=adopted is None)
             if problem is None:
                 problem, entry = self._verify(name, uid, home)
             if problem is not None:
                 # Nothing of this name existed before (checked above, under the lock):
-                # whatever exists now was made by this request and is removed again.
-                raise HTTPError(500, problem + self._rollback(name, uid, home))
+                # whatever exists now was made by this request and is removed again;
+                # an adopted home is the student's data and is never removed.
+                raise HTTPError(
+                    500, problem + self._rollback(name, uid, home, remove_home=adopted is None)
+                )
             return 201, self.describe(entry)
 
-    def useradd_command(self, name, uid, home):
+    def _adoptable_uid(self, home):
+        """
+        The uid to recreate a lost account with, for a home that outlived it (a rebuilt hub
+        over the old /home, or homes restored from a backup): the home's owner, when that is
+        a student uid no account holds. Anything else is refused with 409.
+        """
+        info = os.lstat(home)
+        owner = info.st_uid
+        if not stat.S_ISDIR(info.st_mode):
+            reason = "is not a directory"
+        elif not self.uid_min <= owner <= self.uid_max:
+            reason = f"is owned by uid {owner}, outside the student range"
+        elif any(e.pw_uid == owner for e in pwd.getpwall()):
+            reason = f"is owned by uid {owner}, which another account holds"
+        else:
+            return owner
+        raise HTTPError(
+            409, f"{home} already exists with no account and {reason}: an admin must resolve it"
+        )
+
+    def useradd_command(self, name, uid, home, create_home=True):
+        make_home = (
+            ["--create-home", "--skel", self.skeldir] if create_home else ["--no-create-home"]
+        )
         return [
             "useradd",
             "--uid",
             str(uid),
             "--user-group",
-            "--create-home",
+            *make_home,
             "--home-dir",
             home,
-            "--skel",
-            self.skeldir,
             "--shell",
             SHELL,
             "--key",
@@ -440,10 +464,10 @@ class Accounts:
             name,
         ]
 
-    def _useradd(self, name, uid, home):
+    def _useradd(self, name, uid, home, create_home=True):
         """None on success, else what went wrong."""
         try:
-            proc = _run(self.useradd_command(name, uid, home))
+            proc = _run(self.useradd_command(name, uid, home, create_home))
         except subprocess.TimeoutExpired:
             return f"useradd did not finish within {USERADD_TIMEOUT}s"
         except OSError as exc:
@@ -464,11 +488,11 @@ class Accounts:
             return f"useradd succeeded but {home} is not a directory owned by {uid}", None
         return None, entry
 
-    def _rollback(self, name, uid, home):
+    def _rollback(self, name, uid, home, remove_home=True):
         """Remove what a failed creation left; returns a note for the error reason."""
         removed, notes = [], []
         if _getpwnam(name) is not None:
-            output = _try(["userdel", "--remove", "--", name])
+            output = _try(["userdel", *(["--remove"] if remove_home else []), "--", name])
             if _getpwnam(name) is None:
                 removed.append(f"user {name}")
             else:
@@ -480,14 +504,14 @@ class Accounts:
             else:
                 notes.append(f"groupdel failed: {output}")
         try:
-            info = os.lstat(home)
+            info = os.lstat(home) if remove_home else None
         except FileNotFoundError:
             info = None
         if info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid in (uid, 0):
             shutil.rmtree(home, ignore_errors=True)
             if not os.path.lexists(home):
                 removed.append(home)
-        if os.path.lexists(home):
+        if remove_home and os.path.lexists(home):
             notes.append(f"{home} is left behind")
         if notes:
             return "; rollback incomplete: " + "; ".join(notes)
