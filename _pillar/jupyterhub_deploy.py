@@ -73,6 +73,7 @@ SPECIAL = {
     "auth:google:client_secret": {"kind": "str", "null": True},
     "auth:google:hosted_domain": {"kind": "str", "null": True},
     "auth:shared_password:password": {"kind": "str", "null": True},
+    "auth:shared_password:admin_password": {"kind": "str", "null": True},
     "spawner:mem_limit": {"kind": "size"},
     "spawner:cpu_limit": {"kind": "float", "null": True},
     "spawner:start_timeout": {"kind": "duration"},
@@ -93,6 +94,7 @@ SECRETS = {
     "hub:api_tokens": "hub",
     "auth:google:client_secret": "hub",
     "auth:shared_password:password": "hub",
+    "auth:shared_password:admin_password": "hub",
     "backup:passphrase": "hub",
     "proxy:tls:key": "proxy",
 }
@@ -366,6 +368,13 @@ def _check_secrets(minion_id, roles, config, errors):
                 f"'{path}' is a secret of the {role} but reached '{minion_id}': "
                 f"move it to secrets/{role}.sls"
             )
+    shared = config["auth"]["shared_password"]
+    if "hub" in roles and config["auth"]["type"] == "shared_password":
+        # JupyterHub refuses to start with shorter ones.
+        if shared["password"] and len(shared["password"]) < 8:
+            errors.append("'auth:shared_password:password' must be at least 8 characters")
+        if shared["admin_password"] and len(shared["admin_password"]) < 32:
+            errors.append("'auth:shared_password:admin_password' must be at least 32 characters")
     token = config["hub"]["cookie_secret"]
     if "hub" in roles and token and not HEX_RE.match(token):
         errors.append("'hub:cookie_secret' must be 64 hex characters (openssl rand -hex 32)")

@@ -13,8 +13,10 @@ base:
     - registry
     - nfs.server
     - restuser
+    - hub
   nodes:
     - match: nodegroup
     - docker
     - swarm.worker
     - nfs.client
+    - hub.prepull

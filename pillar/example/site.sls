@@ -118,6 +118,19 @@ auth:
     authorize_url: https://accounts.google.com/o/oauth2/v2/auth
     token_url: https://oauth2.googleapis.com/token
     userdata_url: https://www.googleapis.com/oauth2/v1/userinfo
+  # For auth:type shared_password (a workshop without Google): the password and the
+  # admins' password go in secrets/hub.sls (at least 8 and 32 characters).
+  shared_password: {}
+
+images:
+  # Base image of the hub and student images (built on the hub).
+  base: debian:bookworm
+  # CA files (or directories of *.crt) on the hub to trust in builds and images,
+  # e.g. a TLS-intercepting proxy's CA.
+  extra_ca_certs: []
+  # Images are <hub address>:<registry:port>/<repository>/{hub,singleuser}:<tag>.
+  repository: jupyterhub-deploy
+  tag: current
 
 spawner:
   # Memory limit per student server.
@@ -127,6 +140,8 @@ spawner:
   # How long a spawn may take, and the server's first HTTP answer.
   start_timeout: 5m
   http_timeout: 2m
+  # Mount the nbgrader exchange (nfs:exchange_dir) into every student server.
+  nbgrader_exchange: true
 
 cull:
   # Stop idle servers.

@@ -39,6 +39,17 @@ auth:
   google:
     client_id: lab-client
     hosted_domain: lab.example
+    # The lab's stand-in for Google (lab/google_standin.py, started by script/lab): the
+    # browser reaches it on loopback, the hub on the lab network.
+    authorize_url: http://localhost:8088/o/oauth2/v2/auth
+    token_url: http://172.30.77.5:8088/token
+    userdata_url: http://172.30.77.5:8088/oauth2/v1/userinfo
+
+images:
+  # Nothing can be pulled here: script/lab loads its debootstrap base image into the hub.
+  base: jupyterhub-deploy/debian:bookworm
+  # The machine's extra CAs (TLS interception of its egress), which the lab's hosts trust.
+  extra_ca_certs: [/usr/local/share/ca-certificates]
 
 backup:
   # Turned on with the backup work (target: another lab host).

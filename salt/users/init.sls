@@ -8,15 +8,20 @@ include:
 
 {%- for name, account in pillar.users.staff | dictsort %}
 staff-{{ name }}:
+  # A private group whose gid is the uid: the hub maps staff to uid:gid without a lookup.
+  group.present:
+    - name: {{ name }}
+    - gid: {{ account.uid }}
   user.present:
     - name: {{ name }}
     - uid: {{ account.uid }}
-    - usergroup: true
+    - gid: {{ account.uid }}
     - shell: /bin/bash
     - home: /home/{{ name }}
     - createhome: {{ 'hub' in roles or 'node' not in roles }}
-{%-   if 'node' in roles and 'hub' not in roles %}
     - require:
+      - group: staff-{{ name }}
+{%-   if 'node' in roles and 'hub' not in roles %}
       - sls: nfs.client
 {%-   endif %}
 {%-   if account.get('ssh_keys') %}

@@ -8,8 +8,20 @@ HUB, PROXY, NODES = ROLES["hub"], ROLES["proxy"], ROLES["nodes"]
 
 EXPECTED_STATES = {
     PROXY: {"common", "users", "nginx"},
-    HUB: {"common", "users", "docker", "swarm.manager", "registry", "nfs.server", "restuser"},
-    **{node: {"common", "users", "docker", "swarm.worker", "nfs.client"} for node in NODES},
+    HUB: {
+        "common",
+        "users",
+        "docker",
+        "swarm.manager",
+        "registry",
+        "nfs.server",
+        "restuser",
+        "hub",
+    },
+    **{
+        node: {"common", "users", "docker", "swarm.worker", "nfs.client", "hub.prepull"}
+        for node in NODES
+    },
 }
 
 HUB_SECRETS = [

@@ -1,0 +1,1 @@
+"""jupyterhub-deploy's JupyterHub extensions."""

@@ -1,0 +1,189 @@
+"""
+JupyterHub's configuration from the settings file salt renders from the site pillar.
+
+``jupyterhub_config.py`` calls :func:`configure` with the parsed settings
+(``/srv/jupyterhub/settings.json``, mode 0600: it holds the secrets). The settings are the
+pillar sections the hub needs, already validated and with durations in seconds by the
+master's ext_pillar; everything derived from them is computed here, where it is tested,
+rather than in Jinja.
+"""
+
+import json
+import os
+import sys
+
+SETTINGS_PATH = "/srv/jupyterhub/settings.json"
+# Where the hub container mounts things (salt/hub/init.sls).
+DATA_DIR = "/srv/jupyterhub"
+RESTUSER_SOCKET = "/run/restuser/restuser.sock"
+EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
+# The hub container's name: servers on the overlay network reach the hub by it.
+HUB_CONTAINER = "jupyterhub"
+SINGLEUSER_PORT = 8888
+
+AUTHENTICATORS = {
+    "google": "jupyterhub_deploy.authenticator.RestuserGoogleOAuthenticator",
+    "shared_password": "jupyterhub_deploy.authenticator.RestuserSharedPasswordAuthenticator",
+}
+
+# Least-privilege scopes of our own services' API tokens (pillar hub:api_tokens), by name.
+SERVICE_SCOPES = {
+    # salt's runners and the end-to-end tests: see users and servers, stop servers.
+    "salt": ["list:users", "read:users", "read:users:activity", "read:servers", "delete:servers"],
+    # jupyterhub-idle-culler when run outside the hub (it never culls users here).
+    "cull": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    # the activity logger (salt/stats): who is active.
+    "stats": ["list:users", "read:users:activity", "read:servers"],
+}
+# The idle culler the hub runs itself when cull:enabled (REFERENCES: idle-culler scopes).
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+
+
+def load_settings(path=None):
+    """The parsed settings file (``JUPYTERHUB_DEPLOY_SETTINGS`` overrides the path)."""
+    path = path or os.environ.get("JUPYTERHUB_DEPLOY_SETTINGS", SETTINGS_PATH)
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def public_url(settings):
+    """The URL people open: https://<proxy:server_name>[:<proxy:public_port or https_port>]."""
+    proxy = settings["proxy"]
+    port = int(proxy.get("public_port") or proxy.get("https_port", 443))
+    suffix = "" if port == 443 else f":{port}"
+    return f"https://{proxy['server_name']}{suffix}"
+
+
+def hub_address(settings):
+    """The hub's private address (site pillar hosts[roles:hub])."""
+    return settings["hosts"][settings["roles"]["hub"]]
+
+
+def single_host(settings):
+    """True when the hub is also a node: servers may then run on the swarm manager."""
+    return settings["roles"]["hub"] in settings["roles"]["nodes"]
+
+
+def registry(settings):
+    """``address:port`` of the hub's image registry."""
+    return f"{hub_address(settings)}:{settings['registry']['port']}"
+
+
+def image_name(settings, which):
+    """The full name of one of our images (hub, singleuser) in the hub's registry."""
+    images = settings["images"]
+    return f"{registry(settings)}/{images['repository']}/{which}:{images['tag']}"
+
+
+def staff_accounts(settings):
+    """Staff: ``{name: {"uid", "gid"}}`` (salt's user.present makes a same-numbered group)."""
+    return {
+        name: {"uid": int(account["uid"]), "gid": int(account.get("gid", account["uid"]))}
+        for name, account in settings["users"]["staff"].items()
+    }
+
+
+def services(settings):
+    """``(services, roles)`` for our API tokens and the idle culler."""
+    service_list, roles = [], []
+    for name, token in sorted(settings["hub"].get("api_tokens", {}).items()):
+        service_list.append({"name": name, "api_token": token})
+        scopes = SERVICE_SCOPES.get(name)
+        if scopes:
+            roles.append({"name": f"{name}-service", "scopes": scopes, "services": [name]})
+    cull = settings.get("cull") or {}
+    if cull.get("enabled"):
+        command = [
+            os.path.join(os.path.dirname(sys.executable), "jupyterhub-idle-culler"),
+            f"--timeout={int(cull['timeout'])}",
+            f"--cull-every={int(cull['interval'])}",
+            f"--max-age={int(cull.get('max_age', 0))}",
+            # Only servers, never users (REFERENCES pain point 3: jupyterhub#2150).
+            "--cull-users=false",
+        ]
+        service_list.append({"name": "idle-culler", "command": command})
+        roles.append({"name": "idle-culler", "scopes": CULLER_SCOPES, "services": ["idle-culler"]})
+    return service_list, roles
+
+
+def configure(c, settings):
+    """Set JupyterHub, authenticator and spawner traits on config ``c`` from settings."""
+    hub, auth, spawner = settings["hub"], settings["auth"], settings["spawner"]
+    users = settings["users"]
+    staff = users["staff"]
+
+    # --- the hub and its proxy ---------------------------------------------------------
+    c.JupyterHub.bind_url = f"http://0.0.0.0:{int(hub['port'])}"
+    # The hub API listens on every interface of the container; only the overlay network
+    # and the host reach it (8081 is not published). Servers find it by container name.
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_port = 8081
+    c.JupyterHub.hub_connect_ip = HUB_CONTAINER
+    c.JupyterHub.db_url = f"sqlite:///{DATA_DIR}/jupyterhub.sqlite"
+    c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
+    if hub.get("cookie_secret"):
+        c.JupyterHub.cookie_secret = bytes.fromhex(hub["cookie_secret"])
+    c.ConfigurableHTTPProxy.pid_file = f"{DATA_DIR}/jupyterhub-proxy.pid"
+    # Servers outlive a hub restart; the hub finds them again from its database
+    # (REFERENCES pain point 8: jupyterhub#1156, #5107).
+    c.JupyterHub.cleanup_servers = False
+    # Class start is a burst of logins (pain point 1: jupyterhub#3396, datahub#2650).
+    c.JupyterHub.concurrent_spawn_limit = int(hub["concurrent_spawn_limit"])
+
+    service_list, roles = services(settings)
+    c.JupyterHub.services = service_list
+    c.JupyterHub.load_roles = roles
+
+    # --- who logs in -------------------------------------------------------------------
+    c.JupyterHub.authenticator_class = AUTHENTICATORS[auth["type"]]
+    c.Authenticator.allowed_users = set(users["students"]) | set(staff)
+    c.Authenticator.admin_users = {name for name, account in staff.items() if account.get("admin")}
+    # The pillar is the list: users removed from it lose access at the next restart.
+    c.Authenticator.allow_existing_users = False
+    c.LocalAuthenticator.create_system_users = True
+    c.RestuserMixin.restuser_socket = RESTUSER_SOCKET
+    c.RestuserMixin.fixed_accounts = staff_accounts(settings)
+    if auth["type"] == "google":
+        google = auth["google"]
+        c.GoogleOAuthenticator.client_id = google["client_id"]
+        c.GoogleOAuthenticator.client_secret = google["client_secret"]
+        c.GoogleOAuthenticator.oauth_callback_url = f"{public_url(settings)}/hub/oauth_callback"
+        c.GoogleOAuthenticator.authorize_url = google["authorize_url"]
+        c.GoogleOAuthenticator.token_url = google["token_url"]
+        c.GoogleOAuthenticator.userdata_url = google["userdata_url"]
+        if google.get("hosted_domain"):
+            # One domain: the @domain is stripped, so usernames are the address's local part.
+            c.GoogleOAuthenticator.hosted_domain = [google["hosted_domain"]]
+    else:
+        shared = auth["shared_password"]
+        c.SharedPasswordAuthenticator.user_password = shared["password"]
+        if shared.get("admin_password"):
+            c.SharedPasswordAuthenticator.admin_password = shared["admin_password"]
+
+    # --- the servers -------------------------------------------------------------------
+    c.JupyterHub.spawner_class = "jupyterhub_deploy.spawner.SwarmSystemUserSpawner"
+    s = c.SwarmSystemUserSpawner
+    s.image = image_name(settings, "singleuser")
+    s.network_name = settings["swarm"]["network"]
+    s.use_internal_ip = True
+    s.port = SINGLEUSER_PORT
+    s.mem_limit = str(spawner["mem_limit"])
+    if spawner.get("cpu_limit"):
+        s.cpu_limit = float(spawner["cpu_limit"])
+    s.start_timeout = int(spawner["start_timeout"])
+    s.http_timeout = int(spawner["http_timeout"])
+    s.uid_min = int(users["student_uid_min"])
+    s.uid_max = int(users["student_uid_max"])
+    s.fixed_accounts = staff_accounts(settings)
+    s.restuser_socket = RESTUSER_SOCKET
+    s.single_host = single_host(settings)
+    # The nodes pre-pull the image (salt/hub/prepull.sls: dockerspawner#293); swarm pulls
+    # by digest anyway when it must.
+    s.pull_policy = "skip"
+    if spawner.get("nbgrader_exchange", True):
+        # nbgrader's shared exchange (the hub's NFS export, mounted on every node).
+        exchange = settings["nfs"]["exchange_dir"]
+        s.volumes = {exchange: {"bind": EXCHANGE_IN_CONTAINER, "mode": "rw"}}
+    # Students start in JupyterLab; /tree is Notebook 7's classic interface.
+    s.default_url = "/lab"
+    return c

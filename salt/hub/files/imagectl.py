@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""
+Build, push and pull our images idempotently, for salt's ``cmd.run`` with ``stateful``.
+
+saltext-dockermod's ``docker_image.present`` either never rebuilds an existing tag or,
+with ``force``, rebuilds and reports a change on every run (it compares a 12-character
+build id with a ``sha256:``-prefixed one). So salt runs this instead:
+
+``imagectl.py build --context DIR --image REG/REPO:TAG --base IMAGE [--ca-cert PEM]... [--push]``
+    Builds DIR (plus the extra CA certificates as ``ca-certificates/*.crt``, and the base
+    image as the build argument BASE_IMAGE) unless the image already carries the label
+    with the digest of exactly those inputs; then pushes it unless the registry already
+    has that image.
+``imagectl.py pull --image REG/REPO:TAG``
+    Pulls the image unless the local copy is the registry's (the nodes' pre-pull).
+
+Both print salt's stateful line last (``changed=yes|no comment='...'``). ``--check``
+changes nothing and exits 0 when there is nothing to do (salt's ``unless``), so test=True
+runs tell the truth. Standard library only, and the docker CLI.
+"""
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+LABEL = "org.jupyterhub-deploy.inputs"
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
+SKIP = ("__pycache__", ".pytest_cache")
+
+
+class Failed(Exception):
+    """A docker command failed; the message says which and why."""
+
+
+def docker(*args, check=True):
+    """Run the docker CLI; its stdout, or None when it failed and check is False."""
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        if check:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+            raise Failed(f"docker {' '.join(args[:2])} failed: " + " / ".join(detail))
+        return None
+    return proc.stdout
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def context_files(context):
+    """Relative paths of the files of a build context, sorted, without caches."""
+    found = []
+    for root, dirs, files in os.walk(context):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP)
+        for name in files:
+            if name.endswith(".pyc"):
+                continue
+            found.append(os.path.relpath(os.path.join(root, name), context))
+    return sorted(found)
+
+
+def ca_name(index, path):
+    """The name a CA certificate gets in the build context (update-ca-certificates: .crt)."""
+    base = os.path.splitext(os.path.basename(path))[0]
+    return f"{index:02d}-{base}.crt"
+
+
+def inputs_digest(context, ca_certs, base, base_id):
+    """sha256 of everything the image is built from."""
+    digest = hashlib.sha256()
+
+    def add(tag, data):
+        digest.update(f"{tag}:{len(data)}:".encode())
+        digest.update(data)
+
+    add("base", f"{base}@{base_id or ''}".encode())
+    for rel in context_files(context):
+        with open(os.path.join(context, rel), "rb") as handle:
+            add(f"file {rel}", handle.read())
+    for index, path in enumerate(ca_certs):
+        with open(path, "rb") as handle:
+            add(f"ca {ca_name(index, path)}", handle.read())
+    return digest.hexdigest()
+
+
+def assemble(context, ca_certs, dest):
+    """Copy the context to dest and add ca-certificates/ (always there, maybe empty)."""
+    shutil.copytree(context, dest, ignore=shutil.ignore_patterns(*SKIP, "*.pyc"))
+    ca_dir = os.path.join(dest, "ca-certificates")
+    os.makedirs(ca_dir, exist_ok=True)
+    for index, path in enumerate(ca_certs):
+        shutil.copyfile(path, os.path.join(ca_dir, ca_name(index, path)))
+
+
+# --- local images and the registry ---------------------------------------------------------
+
+
+def image_id(image):
+    out = docker("image", "inspect", "--format", "{{.Id}}", image, check=False)
+    return out.strip() if out else None
+
+
+def image_label(image):
+    out = docker("image", "inspect", "--format", "{{json .Config.Labels}}", image, check=False)
+    if not out:
+        return None
+    return (json.loads(out) or {}).get(LABEL)
+
+
+def repo_digests(image):
+    out = docker("image", "inspect", "--format", "{{json .RepoDigests}}", image, check=False)
+    return set(json.loads(out) or []) if out else set()
+
+
+def split_image(image):
+    """``(registry, repository, tag)`` of ``host:port/repo/name:tag``."""
+    registry, _, rest = image.partition("/")
+    repository, _, tag = rest.rpartition(":")
+    if not repository or "/" in tag:
+        repository, tag = rest, "latest"
+    return registry, repository, tag
+
+
+def registry_digest(image, timeout=10):
+    """The registry's manifest digest of image, None when it has none or is unreachable."""
+    registry, repository, tag = split_image(image)
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": MANIFEST_TYPES},
+    )
+    # The registry is on the private network: never through an HTTP proxy from the env.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.headers.get("Docker-Content-Digest")
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def in_registry(image):
+    """True when the registry's image is the local one (same manifest digest)."""
+    remote = registry_digest(image)
+    if not remote:
+        return False
+    registry, repository, _ = split_image(image)
+    return f"{registry}/{repository}@{remote}" in repo_digests(image)
+
+
+# --- the two commands ----------------------------------------------------------------------
+
+
+def build_needed(args):
+    """``(needs building, needs pushing, digest of the inputs)``."""
+    digest = inputs_digest(args.context, args.ca_cert, args.base, image_id(args.base))
+    build = image_label(args.image) != digest
+    push = args.push and (build or not in_registry(args.image))
+    return build, push, digest
+
+
+def build(args):
+    needs_build, needs_push, digest = build_needed(args)
+    if args.check:
+        return 1 if (needs_build or needs_push) else 0, ""
+    done = []
+    if needs_build:
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="imagectl-") as tmp:
+            dest = os.path.join(tmp, "context")
+            assemble(args.context, args.ca_cert, dest)
+            docker(
+                "build",
+                "--build-arg",
+                f"BASE_IMAGE={args.base}",
+                "--label",
+                f"{LABEL}={digest}",
+                "--tag",
+                args.image,
+                dest,
+            )
+        done.append(f"built {args.image} in {time.monotonic() - started:.0f}s")
+    if needs_push:
+        started = time.monotonic()
+        docker("push", args.image)
+        done.append(f"pushed it in {time.monotonic() - started:.0f}s")
+    if done:
+        return 0, stateful(True, "; ".join(done))
+    return 0, stateful(False, f"{args.image} is up to date (inputs {digest[:12]})")
+
+
+def pull(args):
+    current = in_registry(args.image)
+    if args.check:
+        return (0 if current else 1), ""
+    if current:
+        return 0, stateful(False, f"{args.image} matches the registry")
+    before = image_id(args.image)
+    docker("pull", args.image)
+    after = image_id(args.image)
+    if before == after:
+        return 0, stateful(False, f"{args.image} already matched the registry")
+    return 0, stateful(True, f"pulled {args.image} ({(after or '')[7:19]})")
+
+
+def stateful(changed, comment):
+    """Salt's stateful line."""
+    return f"changed={'yes' if changed else 'no'} comment={shlex.quote(comment)}"
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build (and push) an image when its inputs changed")
+    b.add_argument("--context", required=True, help="directory with the Dockerfile")
+    b.add_argument("--image", required=True, help="registry/repository:tag")
+    b.add_argument("--base", required=True, help="base image (build argument BASE_IMAGE)")
+    b.add_argument(
+        "--ca-cert",
+        action="append",
+        default=[],
+        help="extra CA (PEM file, or a directory of *.crt), repeatable",
+    )
+    b.add_argument("--push", action="store_true", help="push to the image's registry")
+    b.add_argument("--check", action="store_true", help="exit 0 when nothing is to do")
+    p = sub.add_parser("pull", help="pull an image unless the local copy is current")
+    p.add_argument("--image", required=True)
+    p.add_argument("--check", action="store_true", help="exit 0 when nothing is to do")
+    return parser.parse_args(argv)
+
+
+def expand_ca_certs(paths):
+    """A directory stands for the *.crt files in it (update-ca-certificates' layout)."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found.extend(sorted(glob.glob(os.path.join(path, "*.crt"))))
+        else:
+            found.append(path)
+    return found
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.command == "build":
+        args.ca_cert = expand_ca_certs(args.ca_cert)
+    try:
+        code, line = (build if args.command == "build" else pull)(args)
+    except (Failed, OSError) as exc:
+        print(f"imagectl: {exc}", file=sys.stderr)
+        return 1
+    if line:
+        print(line)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+# The hub and student images: built on the hub from salt://hub/files/<image> and pushed to
+# the hub's registry, from which the nodes pull. imagectl.py rebuilds only when the build
+# inputs change (files, extra CAs, base image), so a second run reports no changes.
+{%- set images = pillar.images %}
+{%- set registry = pillar.hosts[pillar.roles.hub] ~ ':' ~ pillar.registry.port %}
+{%- set imagectl = '/usr/local/lib/jupyterhub-deploy/imagectl.py' %}
+include:
+  - docker
+  - registry
+
+hub-image-python:
+  pkg.installed:
+    - name: python3
+
+hub-imagectl:
+  file.managed:
+    - name: {{ imagectl }}
+    - source: salt://hub/files/imagectl.py
+    - makedirs: true
+    - mode: '0755'
+
+{%- for image in ['hub', 'singleuser'] %}
+{%-   set name = registry ~ '/' ~ images.repository ~ '/' ~ image ~ ':' ~ images.tag %}
+{%-   set args = ['build', '--context', '/srv/jupyterhub-build/' ~ image, '--image', name,
+                  '--base', images.base, '--push'] %}
+{%-   for pem in images.extra_ca_certs %}
+{%-     do args.extend(['--ca-cert', pem]) %}
+{%-   endfor %}
+
+hub-image-{{ image }}-context:
+  file.recurse:
+    - name: /srv/jupyterhub-build/{{ image }}
+    - source: salt://hub/files/{{ image }}
+    - clean: true
+    - exclude_pat: E@(__pycache__|\.pyc$)
+    - dir_mode: '0755'
+    - file_mode: '0644'
+
+hub-image-{{ image }}:
+  cmd.run:
+    - name: python3 {{ imagectl }} {{ args | join(' ') }}
+    - unless: python3 {{ imagectl }} {{ args | join(' ') }} --check
+    # The last line of imagectl's output says whether anything changed.
+    - stateful: true
+    - require:
+      - pkg: hub-image-python
+      - file: hub-imagectl
+      - file: hub-image-{{ image }}-context
+      - sls: docker
+      - sls: registry
+{%- endfor %}

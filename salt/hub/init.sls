@@ -1,0 +1,75 @@
+# JupyterHub on the hub: its settings (from the pillar, secrets included), its data
+# directory and the `jupyterhub` container, on the swarm's overlay network, spawning each
+# student's server as a swarm service (jupyterhub_deploy.spawner) and asking restuser for
+# system users over /run/restuser. `docker logs jupyterhub` shows its log.
+{%- set hub = pillar.hub %}
+{%- set hub_address = pillar.hosts[pillar.roles.hub] %}
+{%- set image = hub_address ~ ':' ~ pillar.registry.port ~ '/' ~ pillar.images.repository
+                ~ '/hub:' ~ pillar.images.tag %}
+include:
+  - hub.image
+  - swarm.manager
+  - restuser
+
+hub-data-dir:
+  file.directory:
+    - name: {{ hub.data_dir }}
+    # The database, the cookie secret and the settings (secrets) live here.
+    - mode: '0700'
+    - user: root
+    - group: root
+    - makedirs: true
+
+hub-database:
+  file.managed:
+    - name: {{ hub.data_dir }}/jupyterhub.sqlite
+    # Created by JupyterHub on its first start; only its mode is kept here.
+    - create: false
+    - replace: false
+    - mode: '0600'
+    - require:
+      - file: hub-data-dir
+
+# What jupyterhub_config.py reads (jupyterhub_deploy.config computes the rest).
+hub-settings:
+  file.serialize:
+    - name: {{ hub.data_dir }}/settings.json
+    - serializer: json
+    - mode: '0600'
+    - user: root
+    - group: root
+    # Holds the cookie secret, OAuth secret and API tokens: never print a diff.
+    - show_changes: false
+    - require:
+      - file: hub-data-dir
+    - dataset:
+{%- for section in ['hosts', 'roles', 'hub', 'auth', 'spawner', 'users', 'swarm', 'registry',
+                    'proxy', 'nfs', 'cull', 'images'] %}
+        {{ section }}: {{ pillar[section] | json }}
+{%- endfor %}
+
+jupyterhub:
+  docker_container.running:
+    - image: {{ image }}
+    # Survives dockerd and host restarts; student servers survive the hub's (pain point 8).
+    - restart_policy: unless-stopped
+    - binds:
+      - {{ hub.data_dir }}:/srv/jupyterhub:rw
+      - /var/run/docker.sock:/var/run/docker.sock:rw
+      # restuser's socket directory (kept across restuser restarts by its unit).
+      - /run/restuser:/run/restuser:rw
+    # The proxy, for nginx on the private network only.
+    - port_bindings:
+      - {{ hub_address }}:{{ hub.port }}:{{ hub.port }}
+    - networks:
+      - {{ pillar.swarm.network }}
+    # The overlay network comes from swarm.manager in the same run; a test=True run on a
+    # fresh hub would otherwise fail here on "network not present".
+    - onlyif: docker network inspect {{ pillar.swarm.network }}
+    - require:
+      - cmd: hub-image-hub
+      - cmd: hub-image-singleuser
+      - sls: swarm.manager
+      - sls: restuser
+    - watch:
+      - file: hub-settings

@@ -1,0 +1,292 @@
+"""jupyterhub_deploy.config and the hub's sls files, from the example and lab site pillars.
+
+The pillar is what the master's ext_pillar makes of the site (defaults merged, validated,
+durations in seconds); the settings are what salt/hub/init.sls serialises from it.
+"""
+
+import json
+import logging
+import sys
+
+import jinja2
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.loaders import load
+
+pytest.importorskip("jupyterhub")
+sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
+
+from jupyterhub_deploy import config  # noqa: E402
+from traitlets.config import Config  # noqa: E402
+
+LOG = logging.getLogger("jupyterhub_deploy.tests")
+LOG.propagate = False
+LOG.addHandler(logging.NullHandler())
+
+ext_pillar = load("_pillar/jupyterhub_deploy.py")
+
+
+def site_pillar(site, minion="hub"):
+    """The hub's merged pillar for pillar/<site> (site.sls plus secrets/hub.sls)."""
+    data = yaml.safe_load((REPO / f"pillar/{site}/site.sls").read_text())
+    secrets = {}
+    if minion == "hub":
+        secrets = yaml.safe_load((REPO / f"pillar/{site}/secrets/hub.sls").read_text()) or {}
+    for section, values in secrets.items():
+        data.setdefault(section, {})
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(data[section].get(key), dict):
+                data[section][key] = {**data[section][key], **value}
+            else:
+                data[section][key] = value
+    minion_id = data["roles"]["hub"] if minion == "hub" else minion
+    return ext_pillar.build(minion_id, data, ext_pillar.load_defaults(str(REPO / "salt")))
+
+
+def render_sls(relpath, pillar, minion_id):
+    """Render an sls like salt's jinja renderer would (enough of it), then parse the YAML."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(REPO / "salt")),
+        extensions=["jinja2.ext.do"],
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["json"] = json.dumps
+    text = env.get_template(relpath).render(pillar=pillar, opts={"id": minion_id}, salt={})
+    return yaml.safe_load(text)
+
+
+def settings_for(pillar):
+    """What salt/hub/init.sls writes to settings.json."""
+    states = render_sls("hub/init.sls", pillar, pillar["roles"]["hub"])
+    serialize = dict(
+        pair for item in states["hub-settings"]["file.serialize"] for pair in item.items()
+    )
+    return serialize["dataset"]
+
+
+@pytest.fixture(scope="module")
+def example():
+    return settings_for(site_pillar("example"))
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return settings_for(site_pillar("lab"))
+
+
+def configured(settings):
+    return config.configure(Config(), settings)
+
+
+def test_settings_are_plain_json_with_secrets(example):
+    text = json.dumps(example)
+    assert json.loads(text) == example
+    assert example["hub"]["cookie_secret"]
+    assert "backup" not in example
+    assert not example["proxy"]["tls"]["key"]
+
+
+def test_hub_and_proxy(example):
+    c = configured(example)
+    assert c.JupyterHub.bind_url == "http://0.0.0.0:8000"
+    assert c.JupyterHub.hub_ip == "0.0.0.0"
+    assert c.JupyterHub.hub_connect_ip == "jupyterhub"
+    assert c.JupyterHub.db_url == "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
+    assert c.JupyterHub.cookie_secret == bytes.fromhex(example["hub"]["cookie_secret"])
+    assert c.JupyterHub.cleanup_servers is False
+    assert c.JupyterHub.concurrent_spawn_limit == 100
+
+
+def test_google_login(example):
+    c = configured(example)
+    assert c.JupyterHub.authenticator_class.endswith("RestuserGoogleOAuthenticator")
+    google = c.GoogleOAuthenticator
+    assert google.client_id == "1234-example.apps.googleusercontent.com"
+    assert google.client_secret == "replace-with-the-oauth-client-secret"
+    assert google.oauth_callback_url == "https://hub.example.edu/hub/oauth_callback"
+    assert google.hosted_domain == ["example.edu"]
+    assert google.authorize_url == "https://accounts.google.com/o/oauth2/v2/auth"
+    assert c.Authenticator.allowed_users == {"alan", "grace", "ada"}
+    assert c.Authenticator.admin_users == {"ada"}
+    assert c.RestuserMixin.fixed_accounts == {"ada": {"uid": 2001, "gid": 2001}}
+
+
+def test_callback_url_follows_the_public_port(example):
+    settings = json.loads(json.dumps(example))
+    settings["proxy"]["https_port"] = 8443
+    assert config.public_url(settings) == "https://hub.example.edu:8443"
+    settings["proxy"].update(server_name="localhost", https_port=443, public_port=8443)
+    c = configured(settings)
+    assert c.GoogleOAuthenticator.oauth_callback_url == "https://localhost:8443/hub/oauth_callback"
+
+
+def test_shared_password_login(example):
+    settings = json.loads(json.dumps(example))
+    settings["auth"]["type"] = "shared_password"
+    settings["auth"]["shared_password"]["password"] = "workshop-password"
+    c = configured(settings)
+    assert c.JupyterHub.authenticator_class.endswith("RestuserSharedPasswordAuthenticator")
+    assert c.SharedPasswordAuthenticator.user_password == "workshop-password"
+    assert "GoogleOAuthenticator" not in c
+
+
+def test_spawner(example):
+    s = configured(example).SwarmSystemUserSpawner
+    assert s.image == "10.0.0.10:5000/jupyterhub-deploy/singleuser:current"
+    assert s.network_name == "jupyterhub"
+    assert s.mem_limit == "1G"
+    assert "cpu_limit" not in s
+    assert (s.start_timeout, s.http_timeout) == (300, 120)
+    assert (s.uid_min, s.uid_max) == (10000, 59999)
+    assert s.single_host is False
+    assert s.volumes == {"/srv/nbgrader/exchange": {"bind": "/srv/nbgrader/exchange", "mode": "rw"}}
+
+
+def test_single_host_site(example):
+    settings = json.loads(json.dumps(example))
+    settings["roles"]["nodes"] = [settings["roles"]["hub"]]
+    assert configured(settings).SwarmSystemUserSpawner.single_host is True
+
+
+def test_services_have_least_privilege(example):
+    c = configured(example)
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert services["salt"]["api_token"] == "replace-with-openssl-rand-hex-32"
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["salt-service"]["services"] == ["salt"]
+    assert "admin:users" not in roles["salt-service"]["scopes"]
+    culler = services["idle-culler"]["command"]
+    assert culler[0].endswith("jupyterhub-idle-culler")
+    assert "--timeout=86400" in culler and "--cull-every=3600" in culler
+    assert "--cull-users=false" in culler
+    assert roles["idle-culler"]["scopes"] == config.CULLER_SCOPES
+
+
+def test_every_setting_is_a_real_trait(example):
+    """A typo in a trait name would be silently ignored by traitlets: check each one."""
+    from jupyterhub.app import JupyterHub
+    from jupyterhub.auth import Authenticator, LocalAuthenticator
+    from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+    from jupyterhub.proxy import ConfigurableHTTPProxy
+    from jupyterhub_deploy.authenticator import RestuserMixin
+    from jupyterhub_deploy.spawner import SwarmSystemUserSpawner
+    from oauthenticator.google import GoogleOAuthenticator
+
+    classes = {
+        cls.__name__: cls
+        for cls in (
+            JupyterHub,
+            Authenticator,
+            LocalAuthenticator,
+            GoogleOAuthenticator,
+            SharedPasswordAuthenticator,
+            ConfigurableHTTPProxy,
+            RestuserMixin,
+            SwarmSystemUserSpawner,
+        )
+    }
+    shared = json.loads(json.dumps(example))
+    shared["auth"]["type"] = "shared_password"
+    for settings in (example, shared):
+        c = configured(settings)
+        for section, values in c.items():
+            traits = classes[section].class_trait_names(config=True)
+            assert set(values) <= set(traits), (section, set(values) - set(traits))
+
+
+def test_jupyterhub_loads_the_config_file(example, tmp_path, monkeypatch):
+    """jupyterhub_config.py loads the settings file; our authenticator takes its config."""
+    from jupyterhub.app import JupyterHub
+
+    settings = json.loads(json.dumps(example))
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(settings))
+    monkeypatch.setenv("JUPYTERHUB_DEPLOY_SETTINGS", str(path))
+    app = JupyterHub(log=LOG)
+    app.load_config_file(str(REPO / "salt/hub/files/hub/jupyterhub_config.py"))
+    authenticator = app.authenticator_class(parent=app, config=app.config, log=LOG)
+    assert authenticator.restuser_socket == "/run/restuser/restuser.sock"
+    assert authenticator.allowed_users == {"alan", "grace", "ada"}
+    assert app.spawner_class.__name__ == "SwarmSystemUserSpawner"
+    assert app.cleanup_servers is False
+
+
+def test_lab_site(lab):
+    c = configured(lab)
+    assert (
+        c.SwarmSystemUserSpawner.image == "172.30.77.10:5000/jupyterhub-deploy/singleuser:current"
+    )
+    assert c.Authenticator.allowed_users == {"alice", "bob", "labadmin"}
+    assert c.GoogleOAuthenticator.oauth_callback_url.startswith("https://localhost")
+
+
+# --- the sls files ------------------------------------------------------------------------------
+
+
+def ids_and_functions(states):
+    return {
+        state_id: sorted(key for key in body if "." in key)
+        for state_id, body in states.items()
+        if state_id != "include"
+    }
+
+
+def requires(body, function):
+    args = body[function]
+    for item in args:
+        if isinstance(item, dict) and "require" in item:
+            return item["require"]
+    return []
+
+
+def test_init_sls():
+    pillar = site_pillar("example")
+    states = render_sls("hub/init.sls", pillar, pillar["roles"]["hub"])
+    assert states["include"] == ["hub.image", "swarm.manager", "restuser"]
+    assert ids_and_functions(states) == {
+        "hub-data-dir": ["file.directory"],
+        "hub-database": ["file.managed"],
+        "hub-settings": ["file.serialize"],
+        "jupyterhub": ["docker_container.running"],
+    }
+    container = dict(
+        pair for item in states["jupyterhub"]["docker_container.running"] for pair in item.items()
+    )
+    assert container["image"] == "10.0.0.10:5000/jupyterhub-deploy/hub:current"
+    assert container["restart_policy"] == "unless-stopped"
+    assert container["port_bindings"] == ["10.0.0.10:8000:8000"]
+    assert "/run/restuser:/run/restuser:rw" in container["binds"]
+    assert "/var/run/docker.sock:/var/run/docker.sock:rw" in container["binds"]
+    assert container["networks"] == ["jupyterhub"]
+    settings = dict(
+        pair for item in states["hub-settings"]["file.serialize"] for pair in item.items()
+    )
+    assert settings["mode"] == "0600" and settings["show_changes"] is False
+
+
+def test_image_sls_passes_the_extra_cas():
+    pillar = site_pillar("example")
+    pillar["images"]["extra_ca_certs"] = ["/usr/local/share/ca-certificates/corp.crt"]
+    states = render_sls("hub/image.sls", pillar, pillar["roles"]["hub"])
+    for image in ("hub", "singleuser"):
+        run = dict(
+            pair for item in states[f"hub-image-{image}"]["cmd.run"] for pair in item.items()
+        )
+        assert f"--image 10.0.0.10:5000/jupyterhub-deploy/{image}:current" in run["name"]
+        assert "--ca-cert /usr/local/share/ca-certificates/corp.crt" in run["name"]
+        assert "--base debian:bookworm --push" in run["name"]
+        assert run["unless"] == run["name"] + " --check"
+        assert run["stateful"] is True
+        assert {"sls": "registry"} in requires(states[f"hub-image-{image}"], "cmd.run")
+
+
+def test_prepull_sls():
+    pillar = site_pillar("example", minion="node1.example.edu")
+    states = render_sls("hub/prepull.sls", pillar, "node1.example.edu")
+    run = dict(
+        pair for item in states["hub-prepull-singleuser"]["cmd.run"] for pair in item.items()
+    )
+    assert run["name"].endswith("pull --image 10.0.0.10:5000/jupyterhub-deploy/singleuser:current")
+    assert run["unless"] == run["name"] + " --check"

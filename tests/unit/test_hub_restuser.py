@@ -1,0 +1,188 @@
+"""The hub's restuser client (jupyterhub_deploy.restuser), against a fake restuser.
+
+The fake here (``FakeRestuser``) is also what the spawner and authenticator tests use: an
+asyncio HTTP server on a unix socket speaking restuser's API.
+"""
+
+import asyncio
+import json
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
+
+from jupyterhub_deploy import restuser  # noqa: E402
+
+
+class FakeRestuser:
+    """restuser's API over a unix socket: accounts by name, every request recorded."""
+
+    def __init__(self, path, accounts=None, next_uid=10000, status=None):
+        self.path = str(path)
+        self.accounts = dict(accounts or {})
+        self.next_uid = next_uid
+        # Force an answer: (status, body) for every request.
+        self.status = status
+        self.requests = []
+        self.server = None
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_unix_server(self._serve, path=self.path)
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, target, _ = head.decode().split("\r\n")[0].split(" ", 2)
+        self.requests.append((method, target))
+        status, body = self.answer(method, target)
+        payload = json.dumps(body).encode()
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+            + payload
+        )
+        await writer.drain()
+        writer.close()
+
+    def answer(self, method, target):
+        if self.status:
+            return self.status
+        name = target.removeprefix("/users/")
+        if not restuser.SAFE_NAME_RE.match(name):
+            return 400, {"error": f"{name!r} is not a valid user name"}
+        if method == "GET":
+            if name in self.accounts:
+                return 200, self.accounts[name]
+            return 404, {"error": f"no student {name!r}"}
+        if name in self.accounts:
+            return 200, self.accounts[name]
+        uid = self.next_uid
+        self.next_uid += 1
+        self.accounts[name] = {"name": name, "uid": uid, "gid": uid, "home": f"/home/{name}"}
+        return 201, self.accounts[name]
+
+    @property
+    def created(self):
+        return [
+            target.removeprefix("/users/") for method, target in self.requests if method == "POST"
+        ]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def sock(tmp_path):
+    return tmp_path / "restuser.sock"
+
+
+def test_get_and_create(sock):
+    async def go():
+        async with FakeRestuser(sock) as fake:
+            client = restuser.RestuserClient(str(sock))
+            assert await client.get_user("alice") is None
+            created = await client.create_user("alice")
+            again = await client.create_user("alice")
+            looked_up = await client.get_user("alice")
+            return fake, created, again, looked_up
+
+    fake, created, again, looked_up = run(go())
+    assert created == {"name": "alice", "uid": 10000, "gid": 10000, "home": "/home/alice"}
+    assert again == created == looked_up
+    assert fake.requests == [
+        ("GET", "/users/alice"),
+        ("POST", "/users/alice"),
+        ("POST", "/users/alice"),
+        ("GET", "/users/alice"),
+    ]
+
+
+def test_refusal_carries_the_reason(sock):
+    async def go():
+        async with FakeRestuser(sock, status=(507, {"error": "no free uid left"})):
+            await restuser.RestuserClient(str(sock)).create_user("bob")
+
+    with pytest.raises(restuser.RestuserError) as info:
+        run(go())
+    assert info.value.status == 507
+    assert info.value.reason == "no free uid left"
+
+
+def test_missing_socket_is_unavailable(sock):
+    with pytest.raises(restuser.RestuserUnavailable, match="cannot reach restuser"):
+        run(restuser.RestuserClient(str(sock)).get_user("alice"))
+
+
+def test_silent_server_times_out(sock):
+    async def go():
+        async def hang(reader, writer):
+            # Never answer; return once the client gives up and closes.
+            await reader.read()
+            writer.close()
+
+        server = await asyncio.start_unix_server(hang, path=str(sock))
+        try:
+            await restuser.RestuserClient(str(sock), timeout=0.2).get_user("alice")
+        finally:
+            server.close()
+
+    with pytest.raises(restuser.RestuserUnavailable, match="did not answer"):
+        run(go())
+
+
+def test_answer_for_another_name_is_rejected(sock):
+    async def go():
+        body = {"name": "mallory", "uid": 10001, "gid": 10001}
+        async with FakeRestuser(sock, status=(200, body)):
+            await restuser.RestuserClient(str(sock)).get_user("alice")
+
+    with pytest.raises(restuser.RestuserError, match="got 'mallory'"):
+        run(go())
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{"a": 1}\n', (200, {"a": 1})),
+        (
+            b'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{"a": 2}\r\n0\r\n\r\n',
+            (201, {"a": 2}),
+        ),
+        (b"HTTP/1.0 404 Not Found\r\n\r\n", (404, None)),
+        (b"HTTP/1.1 500 Oops\r\n\r\nnot json", (500, None)),
+    ],
+)
+def test_parse_response(raw, expected):
+    assert restuser.parse_response(raw) == expected
+
+
+def test_garbage_is_unavailable():
+    with pytest.raises(restuser.RestuserUnavailable):
+        restuser.parse_response(b"SSH-2.0-OpenSSH\r\n")
+
+
+@pytest.mark.parametrize(
+    "name, safe",
+    [
+        ("alice", True),
+        ("_svc", True),
+        ("a-b_c9", True),
+        ("John.Smith", False),
+        ("john.smith", False),
+        ("9lives", False),
+        ("root", False),
+        ("jupyterhub", False),
+        ("x" * 33, False),
+        ("", False),
+    ],
+)
+def test_safe_names(name, safe):
+    assert restuser.is_safe_name(name) is safe

@@ -1,0 +1,238 @@
+"""SwarmSystemUserSpawner: the swarm service it asks Docker for, and when it refuses.
+
+The spawner is built with a fake user and hub (as dockerspawner's own tests do with
+JupyterHub's objects); Docker is replaced by a recorder of API calls, restuser by the fake
+in test_hub_restuser.
+"""
+
+import asyncio
+import logging
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytest.importorskip("dockerspawner")
+sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
+
+from docker.errors import APIError  # noqa: E402
+from jupyterhub.objects import Hub, Server  # noqa: E402
+from jupyterhub_deploy.spawner import SpawnRefused, SwarmSystemUserSpawner  # noqa: E402
+
+from tests.unit.test_hub_restuser import FakeRestuser  # noqa: E402
+
+# A plain logger: traitlets' default one keeps a stream pytest closes between tests.
+LOG = logging.getLogger("jupyterhub_deploy.tests")
+LOG.propagate = False
+LOG.addHandler(logging.NullHandler())
+IMAGE = "10.0.0.10:5000/jupyterhub-deploy/singleuser:current"
+
+
+class FakeUser:
+    def __init__(self, name):
+        self.name = name
+        self.id = 7
+        self.url = f"/user/{name}/"
+        self.server = Server(base_url=self.url)
+
+
+class FakeDocker:
+    """The Docker API calls SwarmSpawner makes, recorded; the service 'runs' once created."""
+
+    def __init__(self, state="running"):
+        self.calls = []
+        self.service = None
+        self.state = state
+
+    async def __call__(self, method, *args, **kwargs):
+        self.calls.append((method, args, kwargs))
+        if method == "inspect_service":
+            if self.service is None:
+                raise APIError("not found", response=_Response(404))
+            return self.service
+        if method == "create_service":
+            self.service = {"ID": "svc0123456789", "Spec": kwargs}
+            return {"ID": "svc0123456789"}
+        if method == "tasks":
+            return [{"Status": {"State": self.state}}] if self.service else []
+        if method == "remove_service":
+            self.service = None
+            return None
+        raise AssertionError(f"unexpected docker call {method}")
+
+    @property
+    def created(self):
+        return [kw for method, _, kw in self.calls if method == "create_service"]
+
+
+class _Response:
+    def __init__(self, status_code):
+        self.status_code = status_code
+        self.reason = "x"
+
+
+def make_spawner(name="alice", docker=None, **config):
+    user = FakeUser(name)
+    hub = Hub(ip="0.0.0.0", port=8081, base_url="/hub/", connect_ip="jupyterhub")
+    settings = dict(
+        image=IMAGE,
+        network_name="jupyterhub",
+        mem_limit="1G",
+        uid_min=10000,
+        uid_max=59999,
+        api_token="secret-token",
+        oauth_client_id=f"jupyterhub-user-{name}",
+        volumes={"/srv/nbgrader/exchange": {"bind": "/srv/nbgrader/exchange", "mode": "rw"}},
+    )
+    settings.update(config)
+    spawner = SwarmSystemUserSpawner(user=user, hub=hub, log=LOG, **settings)
+    spawner.docker = docker or FakeDocker()
+    return spawner
+
+
+def start(spawner):
+    return asyncio.run(spawner.start())
+
+
+def service_spec(spawner):
+    (kwargs,) = spawner.docker.created
+    return kwargs
+
+
+def test_the_service_it_creates():
+    spawner = make_spawner(cpu_limit=1.5)
+    spawner.load_state({"user_id": 10001, "group_id": 10002})
+    assert start(spawner) == ("jupyter-alice", 8888)
+
+    spec = service_spec(spawner)
+    assert spec["name"] == "jupyter-alice"
+    task = spec["task_template"]
+    container = task["ContainerSpec"]
+    assert container["Image"] == IMAGE
+    assert container["User"] == "10001:10002"
+    assert container["Dir"] == "/home/alice"
+    assert container["Args"] == ["jupyterhub-singleuser"]
+    mounts = {m["Target"]: m for m in container["Mounts"]}
+    assert mounts["/home/alice"]["Source"] == "/home/alice"
+    assert mounts["/home/alice"]["Type"] == "bind"
+    assert mounts["/home/alice"]["ReadOnly"] is False
+    assert mounts["/srv/nbgrader/exchange"]["Source"] == "/srv/nbgrader/exchange"
+    env = dict(line.split("=", 1) for line in container["Env"])
+    assert env["HOME"] == "/home/alice"
+    assert env["USER"] == env["NB_USER"] == "alice"
+    assert (env["NB_UID"], env["NB_GID"]) == ("10001", "10002")
+    assert env["JUPYTERHUB_API_TOKEN"] == "secret-token"
+    assert env["JUPYTERHUB_API_URL"] == "http://jupyterhub:8081/hub/api"
+    assert env["JUPYTER_IMAGE_SPEC"] == IMAGE
+    assert task["Resources"]["Limits"] == {"MemoryBytes": 1024**3, "NanoCPUs": 1_500_000_000}
+    assert task["Placement"]["Constraints"] == ["node.role==worker"]
+    assert task["Networks"] == [{"Target": "jupyterhub"}]
+    assert spec["endpoint_spec"]["Mode"] == "dnsrr"
+    assert not spec["endpoint_spec"].get("Ports")
+
+
+def test_single_host_may_run_on_the_manager():
+    spawner = make_spawner(single_host=True)
+    spawner.load_state({"user_id": 10001, "group_id": 10001})
+    start(spawner)
+    assert not service_spec(spawner)["task_template"].get("Placement", {}).get("Constraints")
+
+
+def test_extra_constraints_are_kept():
+    spawner = make_spawner(extra_placement_spec={"constraints": ["node.labels.big==yes"]})
+    spawner.load_state({"user_id": 10001, "group_id": 10001})
+    start(spawner)
+    placement = service_spec(spawner)["task_template"]["Placement"]
+    assert placement["Constraints"] == ["node.labels.big==yes", "node.role==worker"]
+
+
+def test_state_keeps_the_uid_across_stops():
+    spawner = make_spawner()
+    spawner.load_state({"user_id": 10001, "group_id": 10001, "object_id": "x"})
+    assert spawner.get_state()["user_id"] == 10001
+    # What DockerSpawner.stop does once the service is gone.
+    spawner.object_id = ""
+    spawner.clear_state()
+    assert spawner.get_state() == {"user_id": 10001, "group_id": 10001}
+
+
+def test_uid_from_restuser_when_state_has_none(tmp_path):
+    sock = tmp_path / "restuser.sock"
+    account = {"name": "alice", "uid": 10042, "gid": 10042, "home": "/home/alice"}
+
+    async def go():
+        async with FakeRestuser(sock, {"alice": account}) as fake:
+            spawner = make_spawner(restuser_socket=str(sock))
+            await spawner.start()
+            return spawner, fake
+
+    spawner, fake = asyncio.run(go())
+    assert fake.requests == [("GET", "/users/alice")]
+    assert service_spec(spawner)["task_template"]["ContainerSpec"]["User"] == "10042:10042"
+    assert spawner.get_state()["user_id"] == 10042
+
+
+def test_no_account_refuses_clearly(tmp_path):
+    sock = tmp_path / "restuser.sock"
+
+    async def go():
+        async with FakeRestuser(sock):
+            spawner = make_spawner(restuser_socket=str(sock))
+            try:
+                await spawner.start()
+            finally:
+                assert spawner.docker.created == []
+
+    with pytest.raises(SpawnRefused, match="no system account for 'alice'"):
+        asyncio.run(go())
+
+
+def test_restuser_down_refuses_clearly(tmp_path):
+    spawner = make_spawner(restuser_socket=str(tmp_path / "missing.sock"))
+    with pytest.raises(SpawnRefused, match="restuser.*not answering"):
+        start(spawner)
+    assert spawner.docker.created == []
+
+
+@pytest.mark.parametrize("uid", [0, 999, 2001, 9999, 60000])
+def test_uids_outside_the_student_range_are_refused(uid):
+    spawner = make_spawner()
+    spawner.load_state({"user_id": uid, "group_id": uid})
+    with pytest.raises(SpawnRefused):
+        start(spawner)
+    assert spawner.docker.created == []
+
+
+def test_staff_run_as_their_fixed_uid():
+    spawner = make_spawner("ada", fixed_accounts={"ada": {"uid": 2001, "gid": 2001}})
+    # Whatever the state says, a staff account's uid comes from the pillar.
+    spawner.load_state({"user_id": 10005, "group_id": 10005})
+    start(spawner)
+    container = service_spec(spawner)["task_template"]["ContainerSpec"]
+    assert container["User"] == "2001:2001"
+    assert container["Dir"] == "/home/ada"
+
+
+def test_unsafe_names_are_refused():
+    spawner = make_spawner("john.smith")
+    spawner.load_state({"user_id": 10001, "group_id": 10001})
+    with pytest.raises(SpawnRefused, match="cannot be a system account"):
+        start(spawner)
+
+
+def test_a_leftover_service_is_replaced():
+    docker = FakeDocker()
+    docker.service = {"ID": "old0123456789"}
+    spawner = make_spawner(docker=docker)
+    spawner.load_state({"user_id": 10001, "group_id": 10001})
+    start(spawner)
+    methods = [method for method, _, _ in docker.calls]
+    assert methods.index("remove_service") < methods.index("create_service")
+
+
+def test_a_failed_task_fails_the_spawn():
+    spawner = make_spawner(docker=FakeDocker(state="failed"))
+    spawner.load_state({"user_id": 10001, "group_id": 10001})
+    with pytest.raises(RuntimeError, match="not running"):
+        start(spawner)
