@@ -22,6 +22,7 @@ nginx-tls-ca:
     - CN: jupyterhub-deploy CA for {{ pillar.proxy.server_name }}
     - basicConstraints: critical, CA:true
     - keyUsage: critical, cRLSign, keyCertSign
+    - subjectKeyIdentifier: hash
     - days_valid: 3650
     - mode: '0644'
     - require:
@@ -46,6 +47,9 @@ nginx-tls-certificate:
     - basicConstraints: critical, CA:false
     - keyUsage: critical, digitalSignature
     - extendedKeyUsage: serverAuth
+    # Strict verifiers (RFC 5280 profile, e.g. Python's cryptography) require both.
+    - subjectKeyIdentifier: hash
+    - authorityKeyIdentifier: keyid:always
     # Mozilla's guidelines: at most 366 days; renewed 30 days before expiry.
     - days_valid: 365
     - days_remaining: 30

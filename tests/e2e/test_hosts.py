@@ -56,8 +56,9 @@ def test_a_service_lands_on_a_node_and_pulls_from_the_hub_registry(lab):
             pytest.fail(f"service never ran: {tasks}")
         node = running[0]["Node"]
         assert node in NODES
-        pulled = lab.exec(node, "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
-        assert image in pulled.stdout.split()
+        # Swarm pulls by digest, so the node lists the repository without the tag.
+        pulled = lab.exec(node, "docker", "image", "ls", "--format", "{{.Repository}}")
+        assert image.rsplit(":", 1)[0] in pulled.stdout.split()
     finally:
         lab.exec("hub", "docker", "service", "rm", name, check=False)
 
