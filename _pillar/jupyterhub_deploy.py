@@ -29,7 +29,13 @@ import yaml
 __virtualname__ = "jupyterhub_deploy"
 
 # Top-level pillar keys that salt itself reads; they are not ours to validate.
-SALT_KEYS = {"beacons", "schedule", "mine_functions", "_errors"}
+SALT_KEYS = {
+    "beacons",
+    "schedule",
+    "mine_functions",
+    "docker.compare_container_networks",
+    "_errors",
+}
 
 # The site's host list and role assignment (no defaults: every site names its hosts).
 SITE_KEYS = {"hosts", "roles"}

@@ -39,6 +39,10 @@ IMAGE_LABEL = "org.jupyterhub-deploy.lab-image"
 NETWORK = "jhd-lab"
 CONTAINER_PREFIX = "jhd-"
 HOME_VOLUME = "jhd-lab-home"
+EXCHANGE_VOLUME = "jhd-lab-exchange"
+EXCHANGE_DIR = "/srv/nbgrader/exchange"
+STANDIN = "jhd-google-standin"
+STANDIN_PORT = 8088
 DEPLOY_DIR = "/srv/jupyterhub-deploy"
 SITE_DIR = "/srv/jupyterhub-site"
 IMAGE_BOOTSTRAP = "/opt/jupyterhub-deploy/src/script/bootstrap"
@@ -371,6 +375,7 @@ class Topology:
         hosts = list(self.network.hosts())
         addr = lambda n: str(hosts[n - 1])  # noqa: E731  (.n of the subnet)
         self.gateway = addr(1)
+        self.standin_address = addr(5)
         self.https_port, self.http_port = args.https_port, args.http_port
         if args.single:
             self.name = "single"
@@ -488,8 +493,9 @@ def run_args(host, topo, image, network_id):
         *("-v", f"jhd-lab-docker-{host.id}:/var/lib/docker"),
     ]
     if host.runs_docker:
-        # No kernel NFS here: hub and nodes share /home through one volume instead.
-        args += ["-v", f"{HOME_VOLUME}:/home"]
+        # No kernel NFS here: hub and nodes share /home and nbgrader's exchange through
+        # volumes instead.
+        args += ["-v", f"{HOME_VOLUME}:/home", "-v", f"{EXCHANGE_VOLUME}:{EXCHANGE_DIR}"]
     if host.master:
         args += ["-v", f"{REPO}:{DEPLOY_DIR}:ro", "-v", f"{topo.site_dir}:{SITE_DIR}:ro"]
     if "proxy" in host.roles:
@@ -502,7 +508,7 @@ def ensure_containers(topo, network_id):
     """Create, start or keep each host's container; return the hosts (re)created."""
     image = image_id(HOST_IMAGE)
     existing = lab_containers()
-    stale = sorted(set(existing) - {h.container for h in topo.hosts})
+    stale = sorted(set(existing) - {h.container for h in topo.hosts} - {STANDIN})
     if stale:
         log(f"removing {', '.join(stale)} (not part of this lab)", "containers")
         docker("rm", "-f", *stale)
@@ -533,11 +539,47 @@ def ensure_containers(topo, network_id):
         ensure_volume(f"jhd-lab-docker-{host.id}")
         if host.runs_docker:
             ensure_volume(HOME_VOLUME)
+            ensure_volume(EXCHANGE_VOLUME)
         roles = "+".join(host.roles)
         log(f"creating {host.container} ({host.id}, {host.address}, {roles})", "containers")
         docker("run", "-d", *args)
         created.append(host)
     return created
+
+
+def lab_pillar_value(relpath, key):
+    """A scalar `key: value` from the lab's pillar files (stdlib only: no YAML parser)."""
+    text = (LAB_PILLAR / relpath).read_text()
+    match = re.search(rf"(?m)^\s*{key}:\s*(\S+)\s*$", text)
+    if not match:
+        raise LabError(f"pillar/lab/{relpath}: no `{key}:` for the Google stand-in")
+    return match.group(1)
+
+
+def ensure_google_standin(topo):
+    """The lab-only stand-in for Google's OAuth endpoints (lab/google_standin.py).
+
+    The browser reaches it on loopback, the hub at .5 of the lab network; the lab's site
+    pillar points auth:google's URLs there.
+    """
+    args = [
+        *("--name", STANDIN, "--network", NETWORK, "--ip", topo.standin_address),
+        *("--label", LABEL, "-p", f"127.0.0.1:{STANDIN_PORT}:{STANDIN_PORT}"),
+        *("-v", f"{REPO / 'lab' / 'google_standin.py'}:/opt/google_standin.py:ro"),
+        *("--restart", "unless-stopped", "--entrypoint", "python3", HOST_IMAGE),
+        "/opt/google_standin.py", "--port", str(STANDIN_PORT),
+        "--client-id", lab_pillar_value("site.sls", "client_id"),
+        "--client-secret", lab_pillar_value("secrets/hub.sls", "client_secret"),
+        "--domain", lab_pillar_value("site.sls", "hosted_domain"),
+    ]  # fmt: skip
+    config = hashlib.sha256("\0".join(args).encode()).hexdigest()[:16]
+    current = docker("ps", "-a", "--filter", f"name=^{STANDIN}$", "--format",
+                     f'{{{{.Label "{LABEL}.config"}}}} {{{{.State}}}}').stdout.split()  # fmt: skip
+    if current == [config, "running"]:
+        return
+    docker("rm", "-f", STANDIN, check=False)
+    log(f"starting the Google stand-in (lab only) at {topo.standin_address}", "containers")
+    docker("run", "-d", "--label", f"{LABEL}.config={config}", *args)
 
 
 def wait_for_systemd(host):
@@ -781,6 +823,7 @@ def up(args, timings, outcome):
         network_id = ensure_network(topo)
         created = ensure_containers(topo, network_id)
         outcome["created"] = [h.id for h in created]
+        ensure_google_standin(topo)
         parallel(wait_for_systemd, topo.hosts)
     with timings.phase("salt bootstrap"):
         bootstrap_host(topo.master, topo)
@@ -809,6 +852,9 @@ Lab {topo.name}: {", ".join(f"{h.id} {h.address}" for h in topo.hosts)}
   JupyterHub:   https://localhost:{topo.https_port}/
                 (http://localhost:{topo.http_port}/ redirects), served by {proxy}'s nginx
                 with the lab's own CA (on {proxy}: /etc/nginx/tls/ca.crt).
+  Log in:       "Sign in with Google" leads to the lab's stand-in for Google
+                (http://localhost:{STANDIN_PORT}, lab only): enter a student of
+                pillar/lab/site.sls, e.g. alice@lab.example (labadmin@lab.example is admin).
   /home:        one Docker volume ({HOME_VOLUME}) mounted on the hub and the nodes; the kernel
                 here has no NFS, so nfs is disabled in the lab's site pillar.
   Salt:         script/lab salt '*' test.ping        script/lab exec {topo.master.id} bash
@@ -838,6 +884,8 @@ def cmd_engine(args):
 
 def cmd_down(args):
     containers = sorted(lab_containers())
+    if docker_ok("container", "inspect", STANDIN):
+        containers.append(STANDIN)
     if containers:
         log(f"removing {', '.join(containers)}", "down")
         docker("rm", "-f", *containers)

@@ -25,7 +25,9 @@ users:
     labadmin:
       uid: 2001
       admin: true
-  students: [alice, bob]
+  # alice and bob, and ten more for the login-burst test.
+  students: [alice, bob, student01, student02, student03, student04, student05, student06,
+             student07, student08, student09, student10]
 
 proxy:
   # script/lab publishes the proxy on https://localhost:8443.

@@ -5,3 +5,10 @@ mine_functions:
     - mine_function: swarm.join_token
     - allow_tgt: 'I@minion_roles:node'
     - allow_tgt_type: compound
+
+# saltext-dockermod compares a running container's networks with the state's. On the swarm
+# overlay the engine records the address it assigned as IPAM config, which the state never
+# asks for, so the default comparison recreated the hub container on every highstate.
+docker.compare_container_networks:
+  static: [Aliases, Links]
+  automatic: []

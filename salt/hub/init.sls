@@ -63,6 +63,11 @@ jupyterhub:
       - {{ hub_address }}:{{ hub.port }}:{{ hub.port }}
     - networks:
       - {{ pillar.swarm.network }}
+    # After a host restart dockerd re-attaches the running container to the overlay a
+    # little later; dockermod's network comparison crashes in that window: try again.
+    - retry:
+        attempts: 3
+        interval: 15
     # The overlay network comes from swarm.manager in the same run; a test=True run on a
     # fresh hub would otherwise fail here on "network not present".
     - onlyif: docker network inspect {{ pillar.swarm.network }}

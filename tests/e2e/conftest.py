@@ -10,6 +10,7 @@ import json
 import os
 import ssl
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -39,8 +40,9 @@ class Lab:
     def salt(self, target, *args, timeout=1200):
         """`salt TARGET ARGS` on the lab master; the parsed JSON, one dict per minion."""
         proc = self.exec(
-            "hub", "salt", "--out=json", "--static", target, *args, check=False, timeout=timeout
-        )
+            "hub", "salt", "--out=json", "--static", f"--timeout={timeout}", target, *args,
+            check=False, timeout=timeout + 60,
+        )  # fmt: skip
         try:
             return json.loads(proc.stdout)
         except json.JSONDecodeError as exc:
@@ -58,10 +60,25 @@ class Lab:
             **kwargs,
         )  # fmt: skip
 
+    def wait_for_hub(self, timeout=180):
+        """Until the hub answers through nginx (it restarts when its settings change)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.https("/hub/health") as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(2)
+
 
 @pytest.fixture(scope="session")
 def lab():
     """The lab, up and deployed. JHD_LAB_REUSE=1 skips `up` when it is already running."""
     if os.environ.get("JHD_LAB_REUSE") != "1":
         subprocess.run([LAB, "up"], check=True, timeout=3600)
-    return Lab()
+    lab = Lab()
+    lab.wait_for_hub()
+    return lab

@@ -236,3 +236,22 @@ def test_a_failed_task_fails_the_spawn():
     spawner.load_state({"user_id": 10001, "group_id": 10001})
     with pytest.raises(RuntimeError, match="not running"):
         start(spawner)
+
+
+def test_server_address_is_the_running_tasks_own_ip():
+    import asyncio
+
+    spawner = make_spawner()
+    spawner.network_name = "jupyterhub"
+    task = {
+        "NetworksAttachments": [
+            {"Network": {"Spec": {"Name": "ingress"}}, "Addresses": ["10.0.0.7/24"]},
+            {"Network": {"Spec": {"Name": "jupyterhub"}}, "Addresses": ["10.0.1.31/24"]},
+        ]
+    }
+
+    async def get_task():
+        return task
+
+    spawner.get_task = get_task
+    assert asyncio.run(spawner.get_ip_and_port()) == ("10.0.1.31", spawner.port)

@@ -281,3 +281,19 @@ class SwarmSystemUserSpawner(SwarmSpawner):
             "any node" if self.single_host else self.node_constraints,
         )
         return await super().start()
+
+    async def get_ip_and_port(self):
+        """
+        The running task's own address on the overlay network, not the service's name.
+
+        After a server is stopped and started again, swarm's DNS kept answering with the
+        removed task's address (seen in the lab: the hub waited 120 s on it and gave up);
+        the task's network attachment is always the current one.
+        """
+        task = await self.get_task()
+        for attachment in (task or {}).get("NetworksAttachments") or []:
+            if attachment["Network"]["Spec"]["Name"] == self.network_name:
+                addresses = attachment.get("Addresses") or []
+                if addresses:
+                    return addresses[0].split("/")[0], self.port
+        return await super().get_ip_and_port()
