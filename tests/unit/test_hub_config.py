@@ -218,8 +218,9 @@ def test_lab_site(lab):
     assert (
         c.SwarmSystemUserSpawner.image == "172.30.77.10:5000/jupyterhub-deploy/singleuser:current"
     )
-    assert c.Authenticator.allowed_users == {"alice", "bob", "labadmin"}
-    assert c.GoogleOAuthenticator.oauth_callback_url.startswith("https://localhost")
+    burst = {f"student{n:02d}" for n in range(1, 11)}
+    assert c.Authenticator.allowed_users == {"alice", "bob", "labadmin"} | burst
+    assert c.GoogleOAuthenticator.oauth_callback_url == "https://localhost:8443/hub/oauth_callback"
 
 
 # --- the sls files ------------------------------------------------------------------------------
