@@ -14,21 +14,13 @@ include:
 hub-data-dir:
   file.directory:
     - name: {{ hub.data_dir }}
-    # The database, the cookie secret and the settings (secrets) live here.
+    # The database and the settings (cookie secret, OAuth secret, tokens) live here:
+    # root only. (JupyterHub creates its database after its first start, so a mode kept on
+    # that file would change on the second highstate.)
     - mode: '0700'
     - user: root
     - group: root
     - makedirs: true
-
-hub-database:
-  file.managed:
-    - name: {{ hub.data_dir }}/jupyterhub.sqlite
-    # Created by JupyterHub on its first start; only its mode is kept here.
-    - create: false
-    - replace: false
-    - mode: '0600'
-    - require:
-      - file: hub-data-dir
 
 # What jupyterhub_config.py reads (jupyterhub_deploy.config computes the rest).
 hub-settings:

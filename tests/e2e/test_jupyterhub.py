@@ -121,6 +121,15 @@ def test_nbgrader_is_importable_and_its_extensions_enabled(students):
     assert "nbgrader" in output.split("nbgrader 0.9", 1)[1] and "enabled" in output
 
 
+def test_every_node_holds_the_current_student_image(lab):
+    """The highstate pre-pulls it, so no first spawn waits for a pull (dockerspawner#293)."""
+    image = f"{SITE['hosts'][SITE['roles']['hub']]}:5000/jupyterhub-deploy/singleuser:current"
+    hub_id = lab.exec("hub", "docker", "image", "inspect", "-f", "{{.Id}}", image).stdout
+    for node in NODES:
+        node_id = lab.exec(node, "docker", "image", "inspect", "-f", "{{.Id}}", image).stdout
+        assert node_id == hub_id, node
+
+
 def test_user_outside_the_allowed_list_is_refused(lab, ca_file):
     with pytest.raises(LoginRefused) as refused:
         Student("carol", ca_file).login()
@@ -138,6 +147,7 @@ def test_unsafe_google_username_gets_an_error_and_no_system_user(lab, ca_file):
     with pytest.raises(LoginRefused) as refused:
         Student("john.smith", ca_file).login(email="John.Smith@lab.example")
     assert refused.value.status == 403
+    assert "cannot be used as an account name" in refused.value.body
     assert account(lab, "john.smith") is None and account(lab, "John.Smith") is None
 
 

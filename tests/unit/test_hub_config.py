@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.loaders import load
+from tests.sites import minion_pillar
 
 pytest.importorskip("jupyterhub")
 sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
@@ -24,25 +24,6 @@ from traitlets.config import Config  # noqa: E402
 LOG = logging.getLogger("jupyterhub_deploy.tests")
 LOG.propagate = False
 LOG.addHandler(logging.NullHandler())
-
-ext_pillar = load("_pillar/jupyterhub_deploy.py")
-
-
-def site_pillar(site, minion="hub"):
-    """The hub's merged pillar for pillar/<site> (site.sls plus secrets/hub.sls)."""
-    data = yaml.safe_load((REPO / f"pillar/{site}/site.sls").read_text())
-    secrets = {}
-    if minion == "hub":
-        secrets = yaml.safe_load((REPO / f"pillar/{site}/secrets/hub.sls").read_text()) or {}
-    for section, values in secrets.items():
-        data.setdefault(section, {})
-        for key, value in values.items():
-            if isinstance(value, dict) and isinstance(data[section].get(key), dict):
-                data[section][key] = {**data[section][key], **value}
-            else:
-                data[section][key] = value
-    minion_id = data["roles"]["hub"] if minion == "hub" else minion
-    return ext_pillar.build(minion_id, data, ext_pillar.load_defaults(str(REPO / "salt")))
 
 
 def render_sls(relpath, pillar, minion_id):
@@ -68,12 +49,12 @@ def settings_for(pillar):
 
 @pytest.fixture(scope="module")
 def example():
-    return settings_for(site_pillar("example"))
+    return settings_for(minion_pillar("example"))
 
 
 @pytest.fixture(scope="module")
 def lab():
-    return settings_for(site_pillar("lab"))
+    return settings_for(minion_pillar("lab"))
 
 
 def configured(settings):
@@ -243,12 +224,11 @@ def requires(body, function):
 
 
 def test_init_sls():
-    pillar = site_pillar("example")
+    pillar = minion_pillar("example")
     states = render_sls("hub/init.sls", pillar, pillar["roles"]["hub"])
     assert states["include"] == ["hub.image", "swarm.manager", "restuser"]
     assert ids_and_functions(states) == {
         "hub-data-dir": ["file.directory"],
-        "hub-database": ["file.managed"],
         "hub-settings": ["file.serialize"],
         "jupyterhub": ["docker_container.running"],
     }
@@ -268,7 +248,7 @@ def test_init_sls():
 
 
 def test_image_sls_passes_the_extra_cas():
-    pillar = site_pillar("example")
+    pillar = minion_pillar("example")
     pillar["images"]["extra_ca_certs"] = ["/usr/local/share/ca-certificates/corp.crt"]
     states = render_sls("hub/image.sls", pillar, pillar["roles"]["hub"])
     for image in ("hub", "singleuser"):
@@ -284,7 +264,7 @@ def test_image_sls_passes_the_extra_cas():
 
 
 def test_prepull_sls():
-    pillar = site_pillar("example", minion="node1.example.edu")
+    pillar = minion_pillar("example", "node")
     states = render_sls("hub/prepull.sls", pillar, "node1.example.edu")
     run = dict(
         pair for item in states["hub-prepull-singleuser"]["cmd.run"] for pair in item.items()

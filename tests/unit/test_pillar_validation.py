@@ -3,35 +3,9 @@
 import copy
 
 import pytest
-import yaml
 
-from tests.conftest import REPO
-from tests.loaders import load
-
-deploy = load("_pillar/jupyterhub_deploy.py")
-DEFAULTS = deploy.load_defaults(str(REPO / "salt"))
-
-
-def read(relpath):
-    return yaml.safe_load((REPO / relpath).read_text()) or {}
-
-
-def merge(base, extra):
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def site_pillar(site="example", secrets=("hub",)):
-    """What a minion's sls pillar holds: the site plus the secrets targeted at it."""
-    pillar = read(f"pillar/{site}/site.sls")
-    for role in secrets:
-        merge(pillar, read(f"pillar/{site}/secrets/{role}.sls"))
-    return pillar
-
+from tests.sites import DEFAULTS, deploy, read
+from tests.sites import sls_pillar as site_pillar
 
 HUB = "hub.example.edu"
 

@@ -6,27 +6,15 @@ import yaml
 
 from tests.conftest import REPO
 from tests.loaders import load
+from tests.sites import minion_pillar
 
-deploy = load("_pillar/jupyterhub_deploy.py")
 restuser = load("salt/restuser/files/restuser.py")
 module = load("_modules/restuser.py", {"__opts__": {}})
 
 
-def merge(base, extra):
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def hub_pillar(site):
     """The merged pillar the master gives the site's hub."""
-    pillar = yaml.safe_load((REPO / f"pillar/{site}/site.sls").read_text())
-    merge(pillar, yaml.safe_load((REPO / f"pillar/{site}/secrets/hub.sls").read_text()) or {})
-    defaults = deploy.load_defaults(str(REPO / "salt"))
-    return deploy.build(pillar["roles"]["hub"], pillar, defaults)
+    return minion_pillar(site, "hub")
 
 
 def render(relpath, pillar):

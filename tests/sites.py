@@ -1,0 +1,39 @@
+"""The shipped site pillars (pillar/example, pillar/lab) as the master hands them to a minion."""
+
+import yaml
+
+from tests.conftest import REPO
+from tests.loaders import load
+
+deploy = load("_pillar/jupyterhub_deploy.py")
+DEFAULTS = deploy.load_defaults(str(REPO / "salt"))
+
+
+def read(relpath):
+    return yaml.safe_load((REPO / relpath).read_text()) or {}
+
+
+def merge(base, extra):
+    """Salt's recursive pillar merge, enough of it for these files."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def sls_pillar(site="example", secrets=("hub",)):
+    """What a minion's sls pillar holds: site.sls plus the secrets targeted at it."""
+    pillar = read(f"pillar/{site}/site.sls")
+    for role in secrets:
+        merge(pillar, read(f"pillar/{site}/secrets/{role}.sls"))
+    return pillar
+
+
+def minion_pillar(site="example", role="hub"):
+    """The merged, validated pillar of the site's minion with `role` (proxy, hub or node)."""
+    pillar = sls_pillar(site, (role,) if role in ("hub", "proxy") else ())
+    roles = pillar["roles"]
+    minion_id = roles["nodes"][0] if role == "node" else roles[role]
+    return deploy.build(minion_id, pillar, DEFAULTS)
