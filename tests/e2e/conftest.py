@@ -25,11 +25,16 @@ HTTP_PORT = 8080
 
 
 class Lab:
-    """Commands against the running lab."""
+    """Commands against the running lab; `single` is the one-host variant (`up --single`)."""
+
+    def __init__(self, single=False):
+        self.single = single
 
     def exec(self, host, *cmd, check=True, input=None, timeout=600):
+        """`cmd` on lab host `host` (proxy, hub, node1...: all one host when single)."""
+        container = "jhd-allinone" if self.single else f"jhd-{host}"
         proc = subprocess.run(
-            ["docker", "exec", "-i", f"jhd-{host}", *cmd],
+            ["docker", "exec", "-i", container, *cmd],
             capture_output=True, text=True, input=input, timeout=timeout,
         )  # fmt: skip
         if check and proc.returncode != 0:
