@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import re
 import ssl
 import subprocess
 import time
@@ -110,3 +111,18 @@ def test_tls_passes_mozilla_intermediate(lab, repo, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert f"localhost:{HTTPS_PORT}: OK - Compliant." in proc.stdout
+
+
+def test_nginx_caches_the_hubs_static_assets(lab):
+    """In place of the original's shared data volume: nginx caches /hub/static/ as pages
+    reference it (versioned URLs, which the hub marks cacheable)."""
+    with lab.https("/hub/login") as response:
+        page = response.read().decode()
+    match = re.search(r'/hub/static/[^"?]+\?v=[0-9a-f]+', page)
+    assert match, "the login page references no versioned static asset"
+    statuses = []
+    for _ in range(3):
+        with lab.https(match.group(0)) as response:
+            response.read()
+            statuses.append(response.headers["X-Cache-Status"])
+    assert statuses[-1] == "HIT", statuses
