@@ -144,6 +144,16 @@ def run(args, check=True, capture=True, input=None, timeout=None):
     return proc
 
 
+def pipe(producer, consumer):
+    """`producer | consumer` without a shell; None when both succeed, else the consumer's stderr."""
+    source = subprocess.Popen(producer, stdout=subprocess.PIPE)
+    sink = subprocess.run(consumer, stdin=source.stdout, capture_output=True, text=True)
+    source.stdout.close()
+    if source.wait() != 0 or sink.returncode != 0:
+        return sink.stderr or f"{producer[0]} exited with {source.returncode}"
+    return None
+
+
 def docker(*args, **kwargs):
     return run(["docker", *args], **kwargs)
 
@@ -273,16 +283,12 @@ def build_base_image(timings, rebuild=False):
                 f"deb {MIRROR}-security {SUITE}-security main\n"
             )
             log(f"docker import -> {BASE_IMAGE}", "base image")
-            tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-            imp = subprocess.run(
+            problem = pipe(
+                ["tar", "-C", str(root), "-c", "."],
                 ["docker", "import", "-c", 'CMD ["/bin/bash"]', "-", BASE_IMAGE],
-                stdin=tar.stdout,
-                capture_output=True,
-                text=True,
             )
-            tar.stdout.close()
-            if tar.wait() != 0 or imp.returncode != 0:
-                raise LabError(f"docker import failed: {imp.stderr}")
+            if problem is not None:
+                raise LabError(f"docker import failed: {problem}")
     return True
 
 
@@ -700,16 +706,11 @@ def load_base_image(host):
         timeout=60,
         step=host.id,
     )
-    save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
-    load = subprocess.run(
-        ["docker", "exec", "-i", host.container, "docker", "load"],
-        stdin=save.stdout,
-        capture_output=True,
-        text=True,
+    problem = pipe(
+        ["docker", "save", BASE_IMAGE], ["docker", "exec", "-i", host.container, "docker", "load"]
     )
-    save.stdout.close()
-    if save.wait() != 0 or load.returncode != 0:
-        raise LabError(f"loading {BASE_IMAGE} into {host.id} failed: {load.stderr}")
+    if problem is not None:
+        raise LabError(f"loading {BASE_IMAGE} into {host.id} failed: {problem}")
     log(f"loaded {BASE_IMAGE} into its engine", host.id)
 
 

@@ -10,11 +10,9 @@ files and /home are untouched and that no sandbox mount or process is left.
 
 import filecmp
 import hashlib
-import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -26,6 +24,7 @@ from salt.exceptions import CommandExecutionError
 
 from tests.conftest import REPO
 from tests.loaders import load
+from tests.rawsocket import raw_request
 
 SCRIPT = REPO / "salt/restuser/files/restuser.py"
 PYTHON = "/usr/bin/python3"  # Debian's, as on the hub
@@ -241,17 +240,8 @@ class Sandbox:
 
     def raw(self, data, shut=True):
         """Send raw bytes to the socket: (status, JSON body)."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(20)
-            sock.connect(self.socket)
-            sock.sendall(data)
-            if shut:
-                sock.shutdown(socket.SHUT_WR)
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-        head, _, body = answer.partition(b"\r\n\r\n")
-        return int(head.split()[1]), json.loads(body)
+        status, _, body = raw_request(self.socket, data, shut=shut, timeout=20)
+        return status, body
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ The server here is restuser.py's real Server and Handler on a unix socket, with 
 for the account database: no useradd, no root needed. tests/functional covers the real thing.
 """
 
-import json
 import os
 import shutil
 import socket
@@ -18,6 +17,7 @@ import pytest
 from salt.exceptions import CommandExecutionError
 
 from tests.loaders import load
+from tests.rawsocket import raw_request as raw
 
 restuser = load("salt/restuser/files/restuser.py")
 module = load("_modules/restuser.py", {"__opts__": {}})
@@ -78,21 +78,6 @@ def service(sockdir, monkeypatch):
     server.shutdown()
     server.server_close()
     thread.join()
-
-
-def raw(path, data, shut=True):
-    """Send bytes, read the whole answer: (status, headers text, JSON body)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(path)
-        sock.sendall(data)
-        if shut:
-            sock.shutdown(socket.SHUT_WR)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), head.decode(), json.loads(body)
 
 
 # --- the execution module ------------------------------------------------------------------
