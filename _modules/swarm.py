@@ -187,3 +187,46 @@ def nodes():
             }
         )
     return sorted(result, key=lambda n: n["hostname"])
+
+
+# Swarm's label on every task container: the service it belongs to (jupyter-<user>).
+SERVICE_LABEL = "com.docker.swarm.service.name"
+
+
+def memory_of(stats):
+    """``(used, limit)`` bytes from a container's one-shot stats, as `docker stats` counts."""
+    memory = stats.get("memory_stats") or {}
+    usage = memory.get("usage") or 0
+    # cgroup v2 reports inactive_file, v1 total_inactive_file: page cache, not the student's.
+    inner = memory.get("stats") or {}
+    cache = inner.get("inactive_file", inner.get("total_inactive_file", 0))
+    return max(usage - cache, 0), memory.get("limit") or 0
+
+
+def student_containers(prefix="jupyter-"):
+    """
+    The students' server containers running on this host, with their memory:
+    ``[{"service", "container", "status", "memory_bytes", "memory_limit_bytes"}]``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -N nodes swarm.student_containers
+    """
+    result = []
+    for container in _client().containers.list(filters={"label": SERVICE_LABEL}):
+        service = container.labels.get(SERVICE_LABEL, "")
+        if not service.startswith(prefix):
+            continue
+        used, limit = memory_of(container.stats(stream=False))
+        result.append(
+            {
+                "service": service,
+                "container": container.name,
+                "status": container.status,
+                "memory_bytes": used,
+                "memory_limit_bytes": limit,
+            }
+        )
+    return sorted(result, key=lambda c: c["service"])

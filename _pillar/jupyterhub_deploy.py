@@ -13,7 +13,9 @@ For every minion it
 2. validates the result and raises :class:`PillarError` naming every bad key
    (salt then refuses to apply anything: the pillar has ``_errors``),
 3. normalises durations to seconds and adds ``minion_roles``, the roles the site's
-   ``roles`` section gives this minion id.
+   ``roles`` section gives this minion id, ``registry:address``, ``images:names`` and
+   the hub's beacon (:func:`salt_settings`). With ``backup:target_host`` that minion gets
+   the role ``backup_target`` and the hub an sftp ``backup:target`` on it.
 
 States read the merged values straight from ``pillar``; no ``map.jinja`` is needed.
 """
@@ -74,6 +76,7 @@ SPECIAL = {
     "docker:log_max_size": {"kind": "size"},
     "hub:api_tokens": {"kind": "map"},
     "hub:cookie_secret": {"kind": "str", "null": True},
+    "hub:activity_interval": {"kind": "duration"},
     "auth:type": {"kind": "str", "choices": ["google", "shared_password"]},
     "auth:google:client_id": {"kind": "str", "null": True},
     "auth:google:client_secret": {"kind": "str", "null": True},
@@ -89,6 +92,7 @@ SPECIAL = {
     "cull:max_age": {"kind": "duration"},
     "stats:interval": {"kind": "duration"},
     "backup:target": {"kind": "str", "null": True},
+    "backup:target_host": {"kind": "str", "null": True},
     "backup:full_every": {"kind": "duration"},
     "backup:stale_after": {"kind": "duration"},
     "backup:passphrase": {"kind": "str", "null": True},
@@ -145,7 +149,51 @@ def build(minion_id, pillar, defaults):
         raise PillarError("invalid site pillar:\n" + "\n".join(f"- {e}" for e in errors))
     _normalise(merged)
     merged["minion_roles"] = roles
+    _add_image_names(merged)
+    merged.update(salt_settings(roles, merged))
+    _add_backup_target(roles, merged)
     return merged
+
+
+def _add_image_names(config):
+    """``registry:address`` and ``images:names`` (hub, singleuser): where our images live."""
+    hub_address = config["hosts"][config["roles"]["hub"]]
+    registry = config["registry"]["address"] = f"{hub_address}:{config['registry']['port']}"
+    images = config["images"]
+    images["names"] = {
+        which: f"{registry}/{images['repository']}/{which}:{images['tag']}"
+        for which in ("hub", "singleuser")
+    }
+
+
+def salt_settings(roles, config):
+    """Salt's own pillar keys that follow from the site: the hub's idle-server beacon."""
+    if "hub" not in roles or not config["cull"]["enabled"]:
+        return {}
+    # _beacons/jupyterhub_idle.py; it reads the cull: timeouts through the pillar itself.
+    beacon = [{"interval": config["cull"]["interval"]}, {"disable_during_state_run": True}]
+    return {"beacons": {"jupyterhub_idle": beacon}}
+
+
+def _add_backup_target(roles, config):
+    """
+    With ``backup:target_host``: the sftp ``backup:target`` on it (unless the site set one),
+    and on that host the mine function that publishes its ssh host keys to the hub.
+    """
+    backup = config["backup"]
+    host = backup["target_host"]
+    if host is None:
+        return
+    if not backup["target"]:
+        address = str(config["hosts"][host])
+        if ":" in address:
+            address = f"[{address}]"
+        backup["target"] = f"sftp://{backup['target_user']}@{address}/{backup['target_dir']}/home"
+    if "backup_target" in roles:
+        # Public keys only; the hub's backup module writes its known_hosts from them.
+        config.setdefault("mine_functions", {})["backup_host_keys"] = [
+            {"mine_function": "backup.host_keys"}
+        ]
 
 
 def roles_of(minion_id, config):
@@ -158,6 +206,8 @@ def roles_of(minion_id, config):
         found.append("hub")
     if minion_id in roles.get("nodes", []):
         found.append("node")
+    if config["backup"]["target_host"] == minion_id:
+        found.append("backup_target")
     return found
 
 
@@ -281,12 +331,36 @@ def _check_site(config, errors):
     _check_users(config["users"], errors)
     if config["docker"]["live_restore"]:
         errors.append("'docker:live_restore' is refused by Docker on swarm members (hub, nodes)")
-    if config["backup"]["enabled"] and not config["backup"]["target"]:
-        errors.append("'backup:target' must be set when 'backup:enabled' is true")
+    _check_backup(config, errors)
     if config["proxy"]["tls"]["source"] == "pillar" and not config["proxy"]["tls"]["certificate"]:
         errors.append("'proxy:tls:certificate' must be set when 'proxy:tls:source' is pillar")
     if config["auth"]["type"] == "google" and not config["auth"]["google"]["client_id"]:
         errors.append("'auth:google:client_id' must be set when 'auth:type' is google")
+
+
+def _check_backup(config, errors):
+    backup, hosts, roles = config["backup"], config["hosts"], config["roles"]
+    host = backup["target_host"]
+    if host is not None and isinstance(hosts, dict):
+        if host not in hosts:
+            errors.append(f"'backup:target_host' names '{host}', which is not in 'hosts'")
+        elif isinstance(roles, dict) and host == roles.get("hub"):
+            errors.append(
+                "'backup:target_host' is the hub itself: backups must leave the hub "
+                "(for a disk of the hub, set 'backup:target' to a file:// URL)"
+            )
+    if backup["enabled"] and not backup["target"] and host is None:
+        errors.append(
+            "'backup:target' or 'backup:target_host' must be set when 'backup:enabled' is true"
+        )
+    for key in ("source", "work_dir", "target_dir"):
+        if not str(backup[key]).startswith("/"):
+            errors.append(f"'backup:{key}' must be an absolute path, got {backup[key]!r}")
+    if not USERNAME_RE.fullmatch(str(backup["target_user"])):
+        errors.append(
+            f"'backup:target_user' must be a user name ({USERNAME_RE.pattern}), "
+            f"got {backup['target_user']!r}"
+        )
 
 
 def _check_hosts(config, errors):

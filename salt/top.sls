@@ -14,9 +14,14 @@ base:
     - nfs.server
     - restuser
     - hub
+    - stats
+    - backup
   nodes:
     - match: nodegroup
     - docker
     - swarm.worker
     - nfs.client
     - hub.prepull
+  backup_target:
+    - match: nodegroup
+    - backup.target

@@ -105,6 +105,10 @@ hub:
   data_dir: /srv/jupyterhub
   # Spawns in flight before the hub answers 429.
   concurrent_spawn_limit: 100
+  # The hub API's port on the hub host's loopback (salt's client of it).
+  api_port: 8081
+  # How fresh each server's last-activity record is (culling reads it).
+  activity_interval: 5m
 
 auth:
   # google or shared_password.
@@ -144,7 +148,8 @@ spawner:
   nbgrader_exchange: true
 
 cull:
-  # Stop idle servers.
+  # Stop idle servers: a beacon on the hub checks every `interval`, the master's reactor
+  # then runs `state.apply cull` there (salt-call state.apply cull [test=True] by hand).
   enabled: true
   # How often to check.
   interval: 1h
@@ -156,19 +161,43 @@ cull:
   exempt_admins: true
 
 stats:
-  # Record who is active.
+  # Record who is active: a salt schedule on the hub (salt-call stats.record by hand).
   enabled: true
+  # How often; a user counts as active when they have a running server and activity within
+  # the last interval. Keep it above 5m, how often servers report activity to the hub.
   interval: 10m
+  # sqlite, table activity(date timestamp, user text, active bool), dates in UTC.
   db: /srv/stats/db/activity.sqlite
+  # The plot `salt-run stats.report` (or stats.report on the hub) writes by default.
+  report_png: /srv/stats/report.png
 
 backup:
-  # Hourly encrypted duplicity backups of /home.
+  # Encrypted duplicity backups of /home, run by salt schedules on the hub: hourly
+  # (a full one when the last full is older than full_every, else incremental), cleanup
+  # daily, verify weekly. By hand: salt <hub> backup.run|status|verify|cleanup|restore;
+  # salt-run backup.status exits non-zero when the last backup is stale or a job failed.
   enabled: true
-  # Required when enabled: where backups go.
-  target: sftp://backup@backup.example.edu//srv/backups/jupyterhub
+  # The directory backed up.
+  source: /home
+  # Where backups go (duplicity URL: sftp://, file://, s3://, ...). Required when enabled,
+  # unless target_host is set. For an sftp server that salt does not manage: authorise the
+  # key `salt <hub> backup.ssh_public_key` prints there, and put its host key in
+  # <work_dir>/ssh/known_hosts (or /etc/ssh/ssh_known_hosts) on the hub.
+  target: sftp://jhd-backup@backup.example.edu//srv/backup/home
+  # Or a minion of `hosts` (not the hub) that salt makes the sftp target: it gets an
+  # sftp-only account (target_user, home target_dir) holding the hub's key, the hub
+  # trusts its host keys through the mine, and target defaults to
+  # sftp://<target_user>@<its address>/<target_dir>/home. Apply the hub before it.
+  target_host: null
+  target_user: jhd-backup
+  target_dir: /srv/backup
   # Full backup every ...
   full_every: 7d
-  # Full chains kept.
+  # Full chains kept by cleanup.
   keep_full: 2
-  # status fails when the last good backup is older than this.
+  # salt-run backup.status fails when the last good backup is older than this.
   stale_after: 3h
+  # Root-only state on the hub: duplicity's cache, lock, last results, ssh key.
+  work_dir: /var/lib/jupyterhub-deploy/backup
+  # The passphrase goes in secrets/hub.sls. Changing it starts a new full chain; older
+  # chains need the old passphrase to restore.

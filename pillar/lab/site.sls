@@ -1,4 +1,5 @@
-# The local lab's site pillar (script/lab mounts this directory at /srv/jupyterhub-site).
+# The local lab's site pillar (script/lab mounts a copy of this directory, .lab/site/<lab>,
+# at /srv/jupyterhub-site).
 # An ordinary site pillar: every difference from a real site is a setting here.
 hosts:
   proxy: 172.30.77.2
@@ -25,9 +26,9 @@ users:
     labadmin:
       uid: 2001
       admin: true
-  # alice and bob, and ten more for the login-burst test.
-  students: [alice, bob, student01, student02, student03, student04, student05, student06,
-             student07, student08, student09, student10]
+  # alice and bob, ten more for the login-burst test, carol for the shared-password test.
+  students: [alice, bob, carol, student01, student02, student03, student04, student05,
+             student06, student07, student08, student09, student10]
 
 proxy:
   # script/lab publishes the proxy on https://localhost:8443.
@@ -47,6 +48,11 @@ auth:
     token_url: http://172.30.77.5:8088/token
     userdata_url: http://172.30.77.5:8088/oauth2/v1/userinfo
 
+hub:
+  # Fresher activity records than the 5 minutes of a real site, so the culling test's
+  # short timeout can tell an active server from an idle one.
+  activity_interval: 30s
+
 images:
   # Nothing can be pulled here: script/lab loads its debootstrap base image into the hub.
   base: jupyterhub-deploy/debian:bookworm
@@ -54,5 +60,7 @@ images:
   extra_ca_certs: [/usr/local/share/ca-certificates]
 
 backup:
-  # Turned on with the backup work (target: another lab host).
-  enabled: false
+  # Hourly to the proxy over sftp (an sftp-only account there holds the hub's key), so
+  # backups leave the hub as on a real site. The --single lab has no other host: off there.
+  enabled: true
+  target_host: proxy

@@ -5,6 +5,10 @@ mine_functions:
     - mine_function: swarm.join_token
     - allow_tgt: 'I@minion_roles:node'
     - allow_tgt_type: compound
+  # The hub's public ssh key for sftp backups, which the backup:target_host authorises
+  # (salt/backup/target.sls). A public key: readable by any minion.
+  backup_ssh_public_key:
+    - mine_function: backup.ssh_public_key
 
 # saltext-dockermod compares a running container's networks with the state's. On the swarm
 # overlay the engine records the address it assigned as IPAM config, which the state never

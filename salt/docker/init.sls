@@ -16,7 +16,7 @@ docker-daemon-config:
         live-restore: {{ pillar.docker.live_restore | json }}
         # The hub's registry speaks plain HTTP on the private network.
         insecure-registries:
-          - {{ pillar.hosts[pillar.roles.hub] }}:{{ pillar.registry.port }}
+          - {{ pillar.registry.address }}
 
 docker:
   service.running:

@@ -2,7 +2,6 @@
 # the hub's registry, from which the nodes pull. imagectl.py rebuilds only when the build
 # inputs change (files, extra CAs, base image), so a second run reports no changes.
 {%- set images = pillar.images %}
-{%- set registry = pillar.hosts[pillar.roles.hub] ~ ':' ~ pillar.registry.port %}
 {%- set imagectl = '/usr/local/lib/jupyterhub-deploy/imagectl.py' %}
 include:
   - docker
@@ -20,7 +19,7 @@ hub-imagectl:
     - mode: '0755'
 
 {%- for image in ['hub', 'singleuser'] %}
-{%-   set name = registry ~ '/' ~ images.repository ~ '/' ~ image ~ ':' ~ images.tag %}
+{%-   set name = images.names[image] %}
 {%-   set args = ['build', '--context', '/srv/jupyterhub-build/' ~ image, '--image', name,
                   '--base', images.base, '--push'] %}
 {%-   for pem in images.extra_ca_certs %}
@@ -49,3 +48,12 @@ hub-image-{{ image }}:
       - sls: docker
       - sls: registry
 {%- endfor %}
+
+# A rebuilt image leaves the previous one untagged: drop those (ones still used by running
+# containers, e.g. students on the old image, are kept by Docker).
+hub-image-prune:
+  cmd.run:
+    - name: docker image prune --force
+    - onchanges:
+      - cmd: hub-image-hub
+      - cmd: hub-image-singleuser

@@ -4,8 +4,6 @@
 # system users over /run/restuser. `docker logs jupyterhub` shows its log.
 {%- set hub = pillar.hub %}
 {%- set hub_address = pillar.hosts[pillar.roles.hub] %}
-{%- set image = hub_address ~ ':' ~ pillar.registry.port ~ '/' ~ pillar.images.repository
-                ~ '/hub:' ~ pillar.images.tag %}
 include:
   - hub.image
   - swarm.manager
@@ -36,13 +34,13 @@ hub-settings:
       - file: hub-data-dir
     - dataset:
 {%- for section in ['hosts', 'roles', 'hub', 'auth', 'spawner', 'users', 'swarm', 'registry',
-                    'proxy', 'nfs', 'cull', 'images'] %}
+                    'proxy', 'nfs', 'images'] %}
         {{ section }}: {{ pillar[section] | json }}
 {%- endfor %}
 
 jupyterhub:
   docker_container.running:
-    - image: {{ image }}
+    - image: {{ pillar.images.names.hub }}
     # Survives dockerd and host restarts; student servers survive the hub's (pain point 8).
     - restart_policy: unless-stopped
     - binds:
@@ -50,9 +48,10 @@ jupyterhub:
       - /var/run/docker.sock:/var/run/docker.sock:rw
       # restuser's socket directory (kept across restuser restarts by its unit).
       - /run/restuser:/run/restuser:rw
-    # The proxy, for nginx on the private network only.
+    # The proxy, for nginx on the private network only; the API for salt on loopback only.
     - port_bindings:
       - {{ hub_address }}:{{ hub.port }}:{{ hub.port }}
+      - 127.0.0.1:{{ hub.api_port }}:8081
     - networks:
       - {{ pillar.swarm.network }}
     # After a host restart dockerd re-attaches the running container to the overlay a

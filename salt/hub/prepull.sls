@@ -1,8 +1,7 @@
 # A node pulls the student image ahead of time, so no first spawn waits for a pull
 # (dockerspawner#293, #403). Swarm resolves the tag to a digest at each spawn, so an image
 # rebuilt on the hub is pulled again here at the next highstate.
-{%- set image = pillar.hosts[pillar.roles.hub] ~ ':' ~ pillar.registry.port ~ '/'
-                ~ pillar.images.repository ~ '/singleuser:' ~ pillar.images.tag %}
+{%- set image = pillar.images.names.singleuser %}
 {%- set imagectl = '/usr/local/lib/jupyterhub-deploy/imagectl.py' %}
 include:
   - docker
@@ -31,3 +30,10 @@ hub-prepull-singleuser:
       - pkg: hub-prepull-python
       - file: hub-prepull-imagectl
       - sls: docker
+
+# The image this replaced, once no container uses it.
+hub-prepull-prune:
+  cmd.run:
+    - name: docker image prune --force
+    - onchanges:
+      - cmd: hub-prepull-singleuser

@@ -6,8 +6,10 @@ The session fixture brings the lab up (a no-op rebuild when the images are cache
 every test talks to it through `docker exec` or the proxy's published loopback ports.
 """
 
+import contextlib
 import json
 import os
+import pathlib
 import ssl
 import subprocess
 import time
@@ -45,13 +47,48 @@ class Lab:
     def salt(self, target, *args, timeout=1200):
         """`salt TARGET ARGS` on the lab master; the parsed JSON, one dict per minion."""
         proc = self.exec(
-            "hub", "salt", "--out=json", "--static", f"--timeout={timeout}", target, *args,
+            "hub", "salt", "-c", "/srv/jupyterhub-deploy/etc", "--out=json", "--static",
+            f"--timeout={timeout}", target, *args,
             check=False, timeout=timeout + 60,
         )  # fmt: skip
         try:
             return json.loads(proc.stdout)
         except json.JSONDecodeError as exc:
             raise AssertionError(f"salt {target} {args}: {proc.stdout}\n{proc.stderr}") from exc
+
+    def site_dir(self):
+        """The site pillar directory the master mounts (script/lab's copy of pillar/lab)."""
+        container = "jhd-allinone" if self.single else "jhd-hub"
+        template = (
+            '{{range .Mounts}}{{if eq .Destination "/srv/jupyterhub-site"}}{{.Source}}'
+            "{{end}}{{end}}"
+        )
+        proc = subprocess.run(["docker", "inspect", "--format", template, container],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return pathlib.Path(proc.stdout.strip())
+
+    @contextlib.contextmanager
+    def site_changes(self, changes):
+        """
+        The site pillar with ``changes`` (``{section: {key: value}}``) merged in, as an
+        operator would edit it, and the hub's pillar refreshed; put back afterwards.
+        """
+        path = self.site_dir() / "site.sls"
+        original = path.read_text()
+        site = yaml.safe_load(original)
+        for section, values in changes.items():
+            site.setdefault(section, {}).update(values)
+        path.write_text(yaml.safe_dump(site, sort_keys=False))
+        try:
+            self.refresh_pillar()
+            yield site
+        finally:
+            path.write_text(original)
+            self.refresh_pillar()
+
+    def refresh_pillar(self):
+        result = self.salt("*", "saltutil.refresh_pillar", "wait=True")
+        assert result and all(v is True for v in result.values()), result
 
     def ca_context(self):
         """An SSL context trusting the lab's own CA (made on the proxy by salt)."""
@@ -87,3 +124,16 @@ def lab():
     lab = Lab()
     lab.wait_for_hub()
     return lab
+
+
+@pytest.fixture(scope="module")
+def ca_file(lab, tmp_path_factory):
+    """The lab's CA certificate as a file (made on the proxy by salt), for requests."""
+    path = tmp_path_factory.mktemp("lab") / "lab-ca.pem"
+    path.write_text(lab.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout)
+    return path
+
+
+def pytest_collection_modifyitems(items):
+    """`up --single` replaces the multi-host lab: test_single_host.py runs last."""
+    items.sort(key=lambda item: "test_single_host.py" in item.nodeid)

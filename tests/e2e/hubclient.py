@@ -61,6 +61,22 @@ class Student:
         assert callback.status_code == 302, callback.text[:300]
         return callback
 
+    def login_with_password(self, password):
+        """Sign in with JupyterHub's login form, as a form-driving load tool (hubtraf) does."""
+        form = self.http.get(f"{BASE}/hub/login", timeout=30)
+        assert form.status_code == 200, form.text[:300]
+        xsrf = self.http.cookies.get("_xsrf", path="/hub/") or ""
+        response = self.http.post(
+            f"{BASE}/hub/login",
+            data={"username": self.name, "password": password, "_xsrf": xsrf},
+            allow_redirects=False,
+            timeout=60,
+        )
+        if response.status_code >= 400:
+            raise LoginRefused(response.status_code, response.text)
+        assert response.status_code == 302, response.text[:300]
+        return response
+
     def hub_api(self, method, path, **kwargs):
         headers = {"X-XSRFToken": self.http.cookies.get("_xsrf", path="/hub/") or ""}
         return self.http.request(

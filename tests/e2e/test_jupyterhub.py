@@ -19,13 +19,6 @@ BURST = [f"student{n:02d}" for n in range(1, 11)]
 
 
 @pytest.fixture(scope="module")
-def ca_file(lab, tmp_path_factory):
-    path = tmp_path_factory.mktemp("lab") / "lab-ca.pem"
-    path.write_text(lab.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout)
-    return path
-
-
-@pytest.fixture(scope="module")
 def timings(repo):
     record = {}
     yield record

@@ -17,6 +17,8 @@ EXPECTED_STATES = {
         "nfs.server",
         "restuser",
         "hub",
+        "stats",
+        "backup",
     },
     **{
         node: {"common", "users", "docker", "swarm.worker", "nfs.client", "hub.prepull"}

@@ -138,11 +138,17 @@ def test_services_have_least_privilege(example):
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["salt-service"]["services"] == ["salt"]
     assert "admin:users" not in roles["salt-service"]["scopes"]
-    culler = services["idle-culler"]["command"]
-    assert culler[0].endswith("jupyterhub-idle-culler")
-    assert "--timeout=86400" in culler and "--cull-every=3600" in culler
-    assert "--cull-users=false" in culler
-    assert roles["idle-culler"]["scopes"] == config.CULLER_SCOPES
+    # Culling is salt's (salt/cull), with the salt token: no culler inside the hub.
+    assert set(services) == {"salt"}
+    assert "delete:servers" in roles["salt-service"]["scopes"]
+
+
+def test_activity_interval_reaches_hub_and_servers(example):
+    settings = json.loads(json.dumps(example))
+    settings["hub"]["activity_interval"] = 30
+    c = configured(settings)
+    assert c.JupyterHub.last_activity_interval == 30
+    assert c.SwarmSystemUserSpawner.environment == {"JUPYTERHUB_ACTIVITY_INTERVAL": "30"}
 
 
 def test_every_setting_is_a_real_trait(example):
@@ -200,7 +206,7 @@ def test_lab_site(lab):
         c.SwarmSystemUserSpawner.image == "172.30.77.10:5000/jupyterhub-deploy/singleuser:current"
     )
     burst = {f"student{n:02d}" for n in range(1, 11)}
-    assert c.Authenticator.allowed_users == {"alice", "bob", "labadmin"} | burst
+    assert c.Authenticator.allowed_users == {"alice", "bob", "carol", "labadmin"} | burst
     assert c.GoogleOAuthenticator.oauth_callback_url == "https://localhost:8443/hub/oauth_callback"
 
 
@@ -237,7 +243,8 @@ def test_init_sls():
     )
     assert container["image"] == "10.0.0.10:5000/jupyterhub-deploy/hub:current"
     assert container["restart_policy"] == "unless-stopped"
-    assert container["port_bindings"] == ["10.0.0.10:8000:8000"]
+    # The proxy for nginx on the private address, the API for salt on loopback only.
+    assert container["port_bindings"] == ["10.0.0.10:8000:8000", "127.0.0.1:8081:8081"]
     assert "/run/restuser:/run/restuser:rw" in container["binds"]
     assert "/var/run/docker.sock:/var/run/docker.sock:rw" in container["binds"]
     assert container["networks"] == ["jupyterhub"]

@@ -40,10 +40,11 @@ class FakeUser:
 class FakeDocker:
     """The Docker API calls SwarmSpawner makes, recorded; the service 'runs' once created."""
 
-    def __init__(self, state="running"):
+    def __init__(self, state="running", err=None):
         self.calls = []
         self.service = None
         self.state = state
+        self.err = err
 
     async def __call__(self, method, *args, **kwargs):
         self.calls.append((method, args, kwargs))
@@ -55,7 +56,10 @@ class FakeDocker:
             self.service = {"ID": "svc0123456789", "Spec": kwargs}
             return {"ID": "svc0123456789"}
         if method == "tasks":
-            return [{"Status": {"State": self.state}}] if self.service else []
+            status = {"State": self.state, "Err": self.err} if self.err else {"State": self.state}
+            return [{"Status": status, "NodeID": "n0de1d"}] if self.service else []
+        if method == "inspect_node":
+            return {"Description": {"Hostname": "node1"}}
         if method == "remove_service":
             self.service = None
             return None
@@ -234,8 +238,21 @@ def test_a_leftover_service_is_replaced():
 def test_a_failed_task_fails_the_spawn():
     spawner = make_spawner(docker=FakeDocker(state="failed"))
     spawner.load_state({"user_id": 10001, "group_id": 10001})
-    with pytest.raises(RuntimeError, match="not running"):
+    with pytest.raises(SpawnRefused, match="could not start on node1: failed"):
         start(spawner)
+
+
+def test_a_rejected_task_fails_at_once_naming_node_image_and_reason():
+    """SwarmSpawner would wait for start_timeout while swarm replaced the task."""
+    docker = FakeDocker(state="rejected", err=f"No such image: {IMAGE}")
+    spawner = make_spawner(docker=docker)
+    spawner.load_state({"user_id": 10001, "group_id": 10001})
+    with pytest.raises(SpawnRefused) as info:
+        start(spawner)
+    assert "on node1: No such image" in str(info.value) and IMAGE in str(info.value)
+    assert docker.service is None  # removed: swarm must not keep retrying the task
+    # No polling: the first look at the tasks decides (one more is SwarmSpawner's own).
+    assert [m for m, _, _ in docker.calls].count("tasks") <= 2
 
 
 def test_server_address_is_the_running_tasks_own_ip():

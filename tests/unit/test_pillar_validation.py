@@ -24,7 +24,8 @@ def test_shipped_site_pillars_are_valid_for_every_role(site):
     proxy = deploy.build(roles["proxy"], site_pillar(site, ("proxy",)), DEFAULTS)
     node = deploy.build(roles["nodes"][0], site_pillar(site, ()), DEFAULTS)
     assert hub["minion_roles"] == ["hub"]
-    assert proxy["minion_roles"] == ["proxy"]
+    # The lab backs up to its proxy.
+    assert proxy["minion_roles"] == (["proxy", "backup_target"] if site == "lab" else ["proxy"])
     assert node["minion_roles"] == ["node"]
 
 
@@ -251,3 +252,80 @@ def test_salt_keys_pass_through_unvalidated():
 )
 def test_parse_duration(text, seconds):
     assert deploy.parse_duration(text) == seconds
+
+
+def test_the_hub_alone_gets_the_idle_beacon_at_the_cull_interval():
+    pillar = site_pillar("example", ("hub",))
+    pillar["cull"]["interval"] = "15m"
+    beacons = deploy.build(HUB, pillar, DEFAULTS)["beacons"]
+    assert beacons == {"jupyterhub_idle": [{"interval": 900}, {"disable_during_state_run": True}]}
+    roles = read("pillar/example/site.sls")["roles"]
+    assert "beacons" not in deploy.build(roles["nodes"][0], site_pillar("example", ()), DEFAULTS)
+    pillar["cull"]["enabled"] = False
+    assert "beacons" not in deploy.build(HUB, pillar, DEFAULTS)
+
+
+def test_image_names_and_registry_address_are_computed():
+    result = deploy.build(HUB, site_pillar("example", ("hub",)), DEFAULTS)
+    assert result["registry"]["address"] == "10.0.0.10:5000"
+    assert result["images"]["names"] == {
+        "hub": "10.0.0.10:5000/jupyterhub-deploy/hub:current",
+        "singleuser": "10.0.0.10:5000/jupyterhub-deploy/singleuser:current",
+    }
+
+
+# --- backup target host ------------------------------------------------------------
+
+
+def with_backup_host(secrets, host="node2.example.edu"):
+    pillar = site_pillar("example", secrets)
+    pillar["backup"].update(target=None, target_host=host)
+    return pillar
+
+
+def test_backup_target_host_gets_its_role_and_the_hub_its_sftp_target():
+    hub = deploy.build(HUB, with_backup_host(("hub",)), DEFAULTS)
+    assert hub["backup"]["target"] == "sftp://jhd-backup@10.0.0.12//srv/backup/home"
+    assert hub["minion_roles"] == ["hub"]
+    target = deploy.build("node2.example.edu", with_backup_host(()), DEFAULTS)
+    assert target["minion_roles"] == ["node", "backup_target"]
+    assert target["mine_functions"] == {"backup_host_keys": [{"mine_function": "backup.host_keys"}]}
+    node1 = deploy.build("node1.example.edu", with_backup_host(()), DEFAULTS)
+    assert node1["minion_roles"] == ["node"] and "mine_functions" not in node1
+
+
+def test_an_ipv6_backup_target_host_is_bracketed_in_the_url():
+    pillar = with_backup_host(("hub",))
+    pillar["hosts"]["node2.example.edu"] = "fd00::12"
+    hub = deploy.build(HUB, pillar, DEFAULTS)
+    assert hub["backup"]["target"] == "sftp://jhd-backup@[fd00::12]//srv/backup/home"
+
+
+def test_an_explicit_backup_target_wins_over_the_target_host():
+    pillar = site_pillar("example", ("hub",))
+    pillar["backup"]["target_host"] = "node2.example.edu"
+    url = pillar["backup"]["target"]
+    assert deploy.build(HUB, pillar, DEFAULTS)["backup"]["target"] == url
+
+
+def test_backup_target_host_must_be_a_host_and_not_the_hub():
+    pillar = site_pillar()
+    pillar["backup"]["target_host"] = "nas.example.edu"
+    assert "'backup:target_host' names 'nas.example.edu', which is not in 'hosts'" in errors_of(
+        HUB, pillar
+    )
+    pillar["backup"]["target_host"] = HUB
+    assert "'backup:target_host' is the hub itself" in errors_of(HUB, pillar)
+
+
+def test_enabled_backups_need_a_target_or_a_target_host():
+    pillar = site_pillar()
+    pillar["backup"]["target"] = None
+    message = errors_of(HUB, pillar)
+    assert "'backup:target' or 'backup:target_host' must be set" in message
+
+
+def test_backup_paths_must_be_absolute():
+    pillar = site_pillar()
+    pillar["backup"]["work_dir"] = "var/lib/backup"
+    assert "'backup:work_dir' must be an absolute path" in errors_of(HUB, pillar)

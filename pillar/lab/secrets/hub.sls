@@ -6,3 +6,9 @@ hub:
 auth:
   google:
     client_secret: lab-only-client-secret
+  # Used when a test switches auth:type to shared_password (tests/e2e/test_shared_password.py).
+  shared_password:
+    password: lab-only-workshop-password
+    admin_password: lab-only-admin-password-0123456789abcdef
+backup:
+  passphrase: lab-only-backup-passphrase

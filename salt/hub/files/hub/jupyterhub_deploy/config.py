@@ -10,7 +10,6 @@ rather than in Jinja.
 
 import json
 import os
-import sys
 
 SETTINGS_PATH = "/srv/jupyterhub/settings.json"
 # Where the hub container mounts things (salt/hub/init.sls).
@@ -30,13 +29,9 @@ AUTHENTICATORS = {
 SERVICE_SCOPES = {
     # salt's runners and the end-to-end tests: see users and servers, stop servers.
     "salt": ["list:users", "read:users", "read:users:activity", "read:servers", "delete:servers"],
-    # jupyterhub-idle-culler when run outside the hub (it never culls users here).
-    "cull": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
     # the activity logger (salt/stats): who is active.
     "stats": ["list:users", "read:users:activity", "read:servers"],
 }
-# The idle culler the hub runs itself when cull:enabled (REFERENCES: idle-culler scopes).
-CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 
 
 def load_settings(path=None):
@@ -54,25 +49,14 @@ def public_url(settings):
     return f"https://{proxy['server_name']}{suffix}"
 
 
-def hub_address(settings):
-    """The hub's private address (site pillar hosts[roles:hub])."""
-    return settings["hosts"][settings["roles"]["hub"]]
-
-
 def single_host(settings):
     """True when the hub is also a node: servers may then run on the swarm manager."""
     return settings["roles"]["hub"] in settings["roles"]["nodes"]
 
 
-def registry(settings):
-    """``address:port`` of the hub's image registry."""
-    return f"{hub_address(settings)}:{settings['registry']['port']}"
-
-
 def image_name(settings, which):
-    """The full name of one of our images (hub, singleuser) in the hub's registry."""
-    images = settings["images"]
-    return f"{registry(settings)}/{images['repository']}/{which}:{images['tag']}"
+    """The full name of one of our images (hub, singleuser), as the master's ext_pillar named it."""
+    return settings["images"]["names"][which]
 
 
 def staff_accounts(settings):
@@ -84,25 +68,17 @@ def staff_accounts(settings):
 
 
 def services(settings):
-    """``(services, roles)`` for our API tokens and the idle culler."""
+    """``(services, roles)`` for our API tokens.
+
+    Idle servers are culled from salt (_beacons/jupyterhub_idle.py, salt/cull) with the
+    `salt` token, not by a culler inside the hub.
+    """
     service_list, roles = [], []
     for name, token in sorted(settings["hub"].get("api_tokens", {}).items()):
         service_list.append({"name": name, "api_token": token})
         scopes = SERVICE_SCOPES.get(name)
         if scopes:
             roles.append({"name": f"{name}-service", "scopes": scopes, "services": [name]})
-    cull = settings.get("cull") or {}
-    if cull.get("enabled"):
-        command = [
-            os.path.join(os.path.dirname(sys.executable), "jupyterhub-idle-culler"),
-            f"--timeout={int(cull['timeout'])}",
-            f"--cull-every={int(cull['interval'])}",
-            f"--max-age={int(cull.get('max_age', 0))}",
-            # Only servers, never users (REFERENCES pain point 3: jupyterhub#2150).
-            "--cull-users=false",
-        ]
-        service_list.append({"name": "idle-culler", "command": command})
-        roles.append({"name": "idle-culler", "scopes": CULLER_SCOPES, "services": ["idle-culler"]})
     return service_list, roles
 
 
@@ -114,8 +90,9 @@ def configure(c, settings):
 
     # --- the hub and its proxy ---------------------------------------------------------
     c.JupyterHub.bind_url = f"http://0.0.0.0:{int(hub['port'])}"
-    # The hub API listens on every interface of the container; only the overlay network
-    # and the host reach it (8081 is not published). Servers find it by container name.
+    # The hub API listens on every interface of the container: the overlay network, and
+    # the hub host's loopback where salt/hub/init.sls publishes it for salt's client
+    # (_modules/jupyterhub.py). Servers find it by container name.
     c.JupyterHub.hub_ip = "0.0.0.0"
     c.JupyterHub.hub_port = 8081
     c.JupyterHub.hub_connect_ip = HUB_CONTAINER
@@ -129,6 +106,9 @@ def configure(c, settings):
     c.JupyterHub.cleanup_servers = False
     # Class start is a burst of logins (pain point 1: jupyterhub#3396, datahub#2650).
     c.JupyterHub.concurrent_spawn_limit = int(hub["concurrent_spawn_limit"])
+    # How fresh last_activity is (the proxy's routes are polled this often), which the
+    # idle culler relies on.
+    c.JupyterHub.last_activity_interval = int(hub["activity_interval"])
 
     service_list, roles = services(settings)
     c.JupyterHub.services = service_list
@@ -186,4 +166,6 @@ def configure(c, settings):
         s.volumes = {exchange: {"bind": EXCHANGE_IN_CONTAINER, "mode": "rw"}}
     # Students start in JupyterLab; /tree is Notebook 7's classic interface.
     s.default_url = "/lab"
+    # Servers report their own activity (kernels, terminals) to the hub this often.
+    s.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(int(hub["activity_interval"]))}
     return c

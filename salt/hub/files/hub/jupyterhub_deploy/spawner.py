@@ -17,6 +17,8 @@ part itself:
   student range that is not a staff account, refuses the spawn with a clear message.
 """
 
+import asyncio
+
 from dockerspawner import SwarmSpawner
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
@@ -27,6 +29,9 @@ from .restuser import (
     RestuserUnavailable,
     is_safe_name,
 )
+
+# Task states after which swarm starts another task: the spawn has failed.
+TASK_FAILED = {"rejected", "failed", "orphaned"}
 
 
 class SpawnRefused(RuntimeError):
@@ -281,6 +286,48 @@ class SwarmSystemUserSpawner(SwarmSpawner):
             "any node" if self.single_host else self.node_constraints,
         )
         return await super().start()
+
+    async def start_object(self):
+        """
+        Wait until the service's task runs; fail at once when swarm rejects a task.
+
+        SwarmSpawner counts a rejected task as "not ready yet" and swarm keeps replacing it,
+        so an image missing on a node with the registry unreachable held the spawn until
+        start_timeout. The rejection's reason (e.g. "No such image") is the error here.
+        """
+        delay = 1.0
+        while True:
+            tasks = await self.docker("tasks", filters={"service": self.service_name})
+            if not tasks:
+                raise SpawnRefused(f"{self.service_name} has no task: the service is gone")
+            states = [str((t.get("Status") or {}).get("State", "")).lower() for t in tasks]
+            if "running" in states:
+                return
+            for task, state in zip(tasks, states, strict=True):
+                status = task.get("Status") or {}
+                if state in TASK_FAILED:
+                    node = await self._node_name(task.get("NodeID"))
+                    reason = status.get("Err") or status.get("Message") or state
+                    self.log.error("%s: task %s on %s: %s (image %s)", self.service_name,
+                                   state, node, reason, self.image)  # fmt: skip
+                    # JupyterHub's cleanup only stops servers that poll as running; a
+                    # service left behind would keep swarm retrying the task.
+                    await self.remove_object()
+                    raise SpawnRefused(
+                        f"Your server could not start on {node}: {reason} (image {self.image}). "
+                        "Please tell the course staff."
+                    )
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 5)
+
+    async def _node_name(self, node_id):
+        if not node_id:
+            return "no node"
+        try:
+            node = await self.docker("inspect_node", node_id)
+            return node["Description"]["Hostname"]
+        except Exception:  # noqa: BLE001 - only for the message
+            return f"node {node_id[:12]}"
 
     async def get_ip_and_port(self):
         """

@@ -1,0 +1,178 @@
+"""
+One command for what the 2015 README taught admins to look up by hand.
+
+``salt-run jupyterhub.status`` asks the hub and the nodes (by nodegroup, so by minion id) and
+prints, per node, the running student containers and their memory; on the hub the users,
+the running servers, the last cull, the last backup and its age, and /home usage; and where
+each service's logs are. It exits non-zero when something needs attention (a node that
+does not answer, the hub API down, a stale or failing backup).
+"""
+
+import salt.client
+import salt.utils.minions
+
+__virtualname__ = "jupyterhub"
+
+TIMEOUT = 60
+
+# Where to look when something is wrong (salt/*: what writes each of them).
+LOGS = {
+    "jupyterhub": "on the hub: docker logs jupyterhub",
+    "a student's server": "on the hub: docker service logs jupyter-<user>",
+    "restuser": "on the hub: /var/log/restuser.log and journalctl -u restuser",
+    "backups": "salt-run jobs.list_jobs search_function=backup.run; then jobs.lookup_jid",
+    "culling": "salt-call jupyterhub.last_cull on the hub; the reactor's jobs in salt-run jobs",
+    "activity stats": "/srv/stats/db/activity.sqlite on the hub (salt hub stats.report)",
+    "nginx": "on the proxy: /var/log/nginx/access.log, /var/log/nginx/error.log",
+    "salt": "/var/log/salt/master on the hub, /var/log/salt/minion on every host",
+}
+
+# What the hub is asked, and the type a good answer has (anything else is an error text,
+# e.g. a traceback or "'backup.status' is not available").
+HUB_FUNCTIONS = {
+    "jupyterhub.list_users": list,
+    "jupyterhub.running_servers": dict,
+    "jupyterhub.last_cull": (dict, type(None)),
+    "restuser.list": list,
+    "backup.status": dict,
+    "disk.usage": dict,
+}
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _targeted(group):
+    """The minion ids a nodegroup names (from the pillar-derived roles), answering or not."""
+    found = salt.utils.minions.CkMinions(__opts__).check_minions(group, "nodegroup")
+    return sorted(found["minions"])
+
+
+def _ask(client, group, function):
+    # One function per job: salt 3008's jobs.list_jobs search_function crashes on the
+    # job cache's multi-function jobs, which would break finding backup runs.
+    return client.cmd(group, function, tgt_type="nodegroup", timeout=TIMEOUT, full_return=True)
+
+
+def _value(reply, expected):
+    """``(ok, value)`` of one function's reply in a full_return; errors as one line."""
+    if reply is None:
+        return False, "no answer"
+    ret, retcode = reply.get("ret"), reply.get("retcode", 0)
+    if isinstance(retcode, dict):
+        retcode = max(retcode.values() or [0])
+    if retcode or not isinstance(ret, expected):
+        text = str(ret).strip().splitlines() or ["(empty)"]
+        # A traceback's last line says what went wrong.
+        return False, text[-1] if text[0].startswith("Traceback") else " ".join(text)
+    return True, ret
+
+
+def usage_of(path, usage):
+    """The disk.usage entry of the filesystem holding ``path`` (longest mount prefix)."""
+    best = None
+    for mount in usage or {}:
+        prefix = mount.rstrip("/") + "/"
+        if (path + "/").startswith(prefix) and (best is None or len(mount) > len(best)):
+            best = mount
+    if best is None:
+        return None
+    entry = usage[best]
+    return {
+        "mount": best,
+        "used": f"{entry.get('capacity', '?')} of {int(entry.get('1K-blocks', 0)) // 1024**2} GiB",
+        "available_GiB": round(int(entry.get("available", 0)) / 1024**2, 1),
+    }
+
+
+def summarize(hub_id, hub_replies, node_ids, node_replies):
+    """
+    The report and its problems (a pure function) from the hub's ``{function: reply}``
+    and the nodes' ``{node: reply}``, each reply a full_return ``{"ret", "retcode"}``.
+    """
+    problems = []
+    hub = {}
+    if not any(hub_replies.get(function) for function in HUB_FUNCTIONS):
+        problems.append(f"the hub ({hub_id}) did not answer")
+    results = {
+        function: _value(hub_replies.get(function), expected)
+        for function, expected in HUB_FUNCTIONS.items()
+    }
+    ok, users = results["jupyterhub.list_users"]
+    ok_running, running = results["jupyterhub.running_servers"]
+    if ok and ok_running:
+        admins = sorted(u["name"] for u in users if u.get("admin"))
+        hub["users"] = {"in the hub": len(users), "admins": admins}
+        hub["running servers"] = {
+            name: f"since {server.get('started')}, last active {server.get('last_activity')}"
+            for name, server in sorted(running.items())
+        }
+    else:
+        problems.append(f"the hub API: {users if not ok else running}")
+    ok, accounts = results["restuser.list"]
+    if ok:
+        hub.setdefault("users", {})["system accounts"] = len(accounts)
+    else:
+        problems.append(f"restuser: {accounts}")
+    ok, cull = results["jupyterhub.last_cull"]
+    if ok and cull:
+        hub["last cull"] = {"time": cull["time"], "stopped": sorted(cull["culled"])}
+    elif ok:
+        hub["last cull"] = "never"
+    else:
+        problems.append(f"last cull: {cull}")
+    ok, backup = results["backup.status"]
+    hub["last backup"] = backup
+    if not ok:
+        problems.append(f"backup: {backup}")
+    elif isinstance(backup, dict) and backup.get("stale"):
+        problems.append(f"backup: the last backup is stale ({backup.get('age_human', '?')} old)")
+    ok, usage = results["disk.usage"]
+    hub["/home"] = usage_of("/home", usage) if ok else usage
+
+    nodes = {}
+    for node in node_ids:
+        ok, containers = _value((node_replies or {}).get(node), list)
+        if not ok:
+            problems.append(f"node {node}: {containers}")
+            nodes[node] = f"PROBLEM: {containers}"
+            continue
+        nodes[node] = {
+            c["service"]: f"{c['memory_bytes'] / 2**20:.0f} MiB of "
+            f"{c['memory_limit_bytes'] / 2**20:.0f} MiB, {c['status']}"
+            for c in containers
+        } or "no student containers"
+    return {
+        "hub": {hub_id: hub},
+        "nodes": nodes,
+        "logs": LOGS,
+        "problems": problems or "none",
+    }, problems
+
+
+def status():
+    """
+    The cluster at a glance; exits non-zero when something needs attention.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run jupyterhub.status
+    """
+    client = salt.client.get_local_client(mopts=__opts__)
+    hubs = _targeted("hub")
+    node_ids = _targeted("nodes")
+    hub_id = hubs[0] if hubs else "hub"
+    hub_replies = {
+        function: _ask(client, "hub", function).get(hub_id) for function in HUB_FUNCTIONS
+    }
+    node_replies = _ask(client, "nodes", "swarm.student_containers")
+    report, problems = summarize(hub_id, hub_replies, node_ids, node_replies)
+    # salt-run 3008 takes its exit code from a `retcode` key of the returned dict only;
+    # __context__ marks the job in the job cache.
+    report["retcode"] = 1 if problems else 0
+    if problems:
+        __context__["retcode"] = 1
+    return report

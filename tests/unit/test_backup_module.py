@@ -1,0 +1,560 @@
+"""
+The backup execution module (_modules/backup.py) without running duplicity.
+
+The parsers read real duplicity 0.8.22 output (``--log-fd``), captured on Debian 12 in
+tests/unit/duplicity_logs/; the functions run against a stand-in for the duplicity call that
+records its argument list and environment and replies with one of those logs.
+tests/functional/test_backup_duplicity.py runs the real duplicity.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import salt._logging.impl
+from salt.exceptions import CommandExecutionError
+
+from tests.conftest import REPO
+from tests.loaders import load
+
+LOGS = REPO / "tests/unit/duplicity_logs"
+SECRET = "correct horse battery staple"
+TARGET = "file:///srv/backups/home"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _salt_logs_to_pytest():
+    """Salt defers warnings to an stderr that pytest has closed by exit; pytest shows them."""
+    salt._logging.impl.shutdown_temp_handler()
+
+
+def log_of(name):
+    return (LOGS / f"{name}.log").read_text()
+
+
+def records(name):
+    return module_for({})._parse_log(log_of(name))
+
+
+def module_for(cfg, salt=None, hosts=None):
+    pillar = {"backup": cfg, "hosts": hosts or {"hub": "10.0.0.10", "node2": "10.0.0.12"}}
+    return load(
+        "_modules/backup.py",
+        {"__pillar__": pillar, "__salt__": salt or {}, "__context__": {}, "__opts__": {}},
+    )
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    home = tmp_path / "home"
+    (home / "alice").mkdir(parents=True)
+    return {
+        "enabled": True,
+        "source": str(home),
+        "target": TARGET,
+        "target_host": None,
+        "full_every": 604800,
+        "keep_full": 2,
+        "stale_after": 10800,
+        "passphrase": SECRET,
+        "work_dir": str(tmp_path / "work"),
+    }
+
+
+class FakeDuplicity:
+    """Stands in for ``_execute``: records each call, answers with a captured log."""
+
+    def __init__(self, log="run_full", returncode=0, stdout="", stderr=""):
+        self.calls = []
+        self.reply(log, returncode, stdout, stderr)
+
+    def reply(self, log, returncode=0, stdout="", stderr=""):
+        """``log``: the name of a captured log, its text itself, or None for no log."""
+        self.log = log_of(log) if log and "\n" not in log else log
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+    def __call__(self, argv, env, log_fd):
+        self.calls.append({"argv": argv, "env": env})
+        if self.log:
+            os.write(log_fd, self.log.encode())
+        return subprocess.CompletedProcess(argv, self.returncode, self.stdout, self.stderr)
+
+    @property
+    def argv(self):
+        return self.calls[-1]["argv"]
+
+
+@pytest.fixture
+def fake():
+    return FakeDuplicity()
+
+
+@pytest.fixture
+def backup(cfg, fake):
+    module = module_for(cfg)
+    module._execute = fake
+    return module
+
+
+# --- parsing real output -------------------------------------------------------------
+
+
+def test_the_machine_log_splits_into_records():
+    found = records("run_incremental")
+    assert [(r["level"], r["code"]) for r in found] == [("NOTICE", 1)] * 3
+    assert found[1]["message"] == "Last full backup date: Mon Nov 30 02:27:40 2026"
+    assert found[2]["message"].startswith("--------------[ Backup Statistics ]")
+
+
+def test_the_collection_record_keeps_its_indented_set_lines():
+    (record,) = [r for r in records("collection_two_chains") if r["code"] == 3]
+    assert record["level"] == "INFO"
+    assert " full 20261130T022740Z 1 enc" in record["extra"]
+    assert "Collection Status" in record["message"]
+
+
+def test_statistics_of_an_incremental_run():
+    stats = module_for({})._parse_statistics(records("run_incremental"))
+    assert stats["source_files"] == 5
+    assert stats["source_file_size"] == 62299
+    assert (stats["new_files"], stats["changed_files"], stats["deleted_files"]) == (1, 1, 1)
+    assert stats["changed_file_size"] == 11
+    assert stats["total_destination_size_change"] == 274
+    assert stats["elapsed_time"] == 0.01
+    assert stats["errors"] == 0
+
+
+def test_the_type_of_a_run_comes_from_what_duplicity_said():
+    module = module_for({})
+    assert module._backup_type(records("run_full")) == "full"
+    assert module._backup_type(records("run_incremental")) == "incremental"
+    assert module._backup_type(records("run_incremental"), requested_full=True) == "full"
+    switched = module._parse_log("WARNING 1\n. No signatures found, switching to full backup.\n\n")
+    assert module._backup_type(switched) == "full"
+
+
+def test_collection_with_an_old_and_a_primary_chain():
+    module = module_for({})
+    collection = module._parse_collection(records("collection_two_chains"))
+    old, primary = collection["chains"]
+    assert not old["primary"] and primary["primary"]
+    assert [s["type"] for s in old["sets"]] == ["full", "incremental"]
+    assert [s["type"] for s in primary["sets"]] == ["full"]
+    last = primary["sets"][0]["time"]
+    assert module._iso(last) == "2026-11-30T02:27:47+00:00"
+
+    fresh = module._summarise(collection, now=last + 60, stale_after=10800)
+    assert fresh["last_full"] == "2026-11-30T02:27:47+00:00"
+    assert fresh["last_incremental"] == "2026-11-30T02:27:43+00:00"
+    assert fresh["last_backup"] == "2026-11-30T02:27:47+00:00"
+    assert (fresh["age_seconds"], fresh["age_human"], fresh["stale"]) == (60, "1m 00s", False)
+    assert fresh["chain_count"] == 2
+    assert [c["sets"] for c in fresh["chains"]] == [2, 1]
+    assert fresh["chains"][0] == {
+        "start": "2026-11-30T02:27:40+00:00",
+        "end": "2026-11-30T02:27:43+00:00",
+        "sets": 2,
+        "primary": False,
+    }
+    stale = module._summarise(collection, now=last + 10801, stale_after=10800)
+    assert stale["stale"] and stale["age_human"] == "3h 00m"
+
+
+def test_an_empty_target_has_no_backup_and_is_stale():
+    module = module_for({})
+    collection = module._parse_collection(records("collection_empty"))
+    assert collection == {"chains": [], "incomplete_sets": 0, "orphaned_sets": 0}
+    summary = module._summarise(collection, now=time.time(), stale_after=10800)
+    assert summary["last_backup"] is None and summary["age_seconds"] is None
+    assert summary["stale"] is True and summary["chain_count"] == 0
+
+
+def test_an_interrupted_full_is_an_incomplete_set_not_a_backup():
+    collection = module_for({})._parse_collection(records("collection_incomplete"))
+    assert collection["chains"] == [] and collection["incomplete_sets"] == 1
+
+
+def test_collection_output_without_its_record_is_an_error():
+    with pytest.raises(CommandExecutionError, match="no collection record"):
+        module_for({})._parse_collection(records("run_full"))
+
+
+def test_verify_sorts_damage_from_changes_since_the_backup():
+    report = module_for({})._parse_verify(records("verify_differences"))
+    assert report == {
+        "compared": 5,
+        "differences": 4,
+        "data_mismatches": ["alice/notes.txt"],
+        "changed_since_backup": ["alice", "alice/gone.txt", "alice/new.txt"],
+    }
+    clean = module_for({})._parse_verify(records("verify_clean"))
+    assert clean["differences"] == 0 and clean["data_mismatches"] == []
+
+
+@pytest.mark.parametrize(
+    "name,removed", [("remove_one_chain", 1), ("remove_two_chains", 2), ("remove_nothing", 0)]
+)
+def test_removed_chains_are_counted(name, removed):
+    assert module_for({})._parse_removed_chains(records(name)) == removed
+
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("2026-11-30T14:00:00Z", "2026-11-30T14:00:00+00:00"),
+        ("2026-11-30 14:00", "2026-11-30T14:00:00"),
+        ("2026-11-30", "2026-11-30T00:00:00"),
+        ("3D", "3D"),
+        ("2h30m", "2h30m"),
+        ("now", "now"),
+        (1796005000, "1796005000"),
+        ("1796005000", "1796005000"),
+    ],
+)
+def test_restore_times(given, expected):
+    assert module_for({})._duplicity_time(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["--force", "3 days", "", "1;rm"])
+def test_bad_restore_times_are_refused(bad):
+    with pytest.raises(CommandExecutionError, match="is not a date, a time or an interval"):
+        module_for({})._duplicity_time(bad)
+
+
+def test_passwords_in_target_urls_are_hidden():
+    module = module_for({})
+    assert module._redact("sftp://u:pw@host//srv") == "sftp://u:***@host//srv"
+    assert module._redact(TARGET) == TARGET
+
+
+# --- run: the command line, the environment, the result ----------------------------------
+
+
+def test_run_calls_duplicity_with_fixed_cache_and_the_passphrase_only_in_its_environment(
+    backup, fake, cfg, caplog
+):
+    caplog.set_level("DEBUG")
+    result = backup.run()
+    argv, env = fake.argv, fake.calls[-1]["env"]
+    work = cfg["work_dir"]
+    assert argv[:4] == ["duplicity", "incremental", "--full-if-older-than", "604800s"]
+    assert argv[-2:] == [cfg["source"], TARGET]
+    for option, value in [
+        ("--archive-dir", f"{work}/cache"),
+        ("--name", "home"),
+        ("--tempdir", f"{work}/tmp"),
+        ("--num-retries", "3"),
+    ]:
+        assert argv[argv.index(option) + 1] == value
+    assert "--log-fd" in argv and not any(a.startswith("--ssh-options") for a in argv)
+    assert env["PASSPHRASE"] == SECRET and env["LC_ALL"] == "C.UTF-8"
+    assert all(SECRET not in arg for arg in argv)
+    assert SECRET not in json.dumps(result) and SECRET not in caplog.text
+    assert result["result"] is True and result["type"] == "full"
+    assert result["source_files"] == 6 and result["new_files"] == 6
+    assert "start_time" not in result and result["elapsed"] >= 0
+
+
+def test_an_incremental_run_reports_what_changed(backup, fake):
+    fake.reply("run_incremental")
+    result = backup.run()
+    assert result["type"] == "incremental"
+    assert (result["changed_files"], result["deleted_files"]) == (1, 1)
+
+
+def test_a_full_run_on_request(backup, fake):
+    assert backup.run(full=True)["type"] == "full"
+    assert fake.argv[1] == "full" and "--full-if-older-than" not in fake.argv
+
+
+def test_cleanup_and_status_get_no_passphrase(backup, fake):
+    fake.reply("remove_one_chain")
+    result = backup.cleanup()
+    assert fake.argv[1:4] == ["remove-all-but-n-full", "2", "--force"]
+    assert "PASSPHRASE" not in fake.calls[-1]["env"]
+    assert result == {
+        "result": True,
+        "keep_full": 2,
+        "removed_chains": 1,
+        "target": TARGET,
+        "elapsed": result["elapsed"],
+    }
+    fake.reply("collection_two_chains")
+    status = backup.status()
+    assert fake.argv[1] == "collection-status"
+    assert "PASSPHRASE" not in fake.calls[-1]["env"]
+    # A scratch cache, so status never waits for (or blocks) a running backup.
+    assert "/work/cache" not in fake.argv[fake.argv.index("--archive-dir") + 1]
+    assert status["chain_count"] == 2 and status["running"] is None
+    assert status["last_results"]["cleanup"]["result"] is True
+
+
+def test_an_sftp_target_uses_our_key_and_known_hosts_only(backup, fake, cfg):
+    cfg["target"] = "sftp://jhd-backup@10.0.0.12//srv/backup/home"
+    key = os.path.join(cfg["work_dir"], "ssh", "id_ed25519")
+    os.makedirs(os.path.dirname(key))
+    open(key, "w").close()
+    backup.run()
+    (options,) = [a for a in fake.argv if a.startswith("--ssh-options=")]
+    work = cfg["work_dir"]
+    assert options == (
+        f"--ssh-options=-oUserKnownHostsFile={work}/ssh/known_hosts -oIdentityFile={key}"
+    )
+
+
+def test_a_failed_run_says_why_sets_the_retcode_and_is_recorded(backup, fake):
+    fake.reply("restore_missing", returncode=23, stderr=f"gpg: decryption failed ({SECRET})\n")
+    result = backup.run()
+    assert result["result"] is False
+    assert "duplicity backup of file:///srv/backups/home failed (exit 23)" in result["error"]
+    assert "nosuch not found in archive" in result["error"]
+    assert backup.__context__["retcode"] == 1
+    fake.reply(None, returncode=30, stderr=f"BackendException: refused for {SECRET}\n")
+    result = backup.run()
+    assert "BackendException: refused for ***" in result["error"]
+    assert SECRET not in result["error"]
+    fake.reply("collection_two_chains")
+    last = backup.status()["last_results"]["run"]
+    assert last["result"] is False and "exit 30" in last["error"]
+
+
+def test_a_changed_passphrase_starts_a_new_full_chain(backup, fake, cfg):
+    fake.reply("run_incremental")
+    backup.run()
+    assert fake.argv[1] == "incremental"
+    cfg["passphrase"] = "a new passphrase"
+    result = backup.run()
+    assert fake.argv[1] == "full" and result["passphrase_changed"] is True
+    assert result["type"] == "full"
+    backup.run()
+    assert fake.argv[1] == "incremental"
+    fingerprint = open(os.path.join(cfg["work_dir"], "passphrase.fingerprint")).read()
+    assert "a new passphrase" not in fingerprint
+
+
+# --- the lock ----------------------------------------------------------------------------
+
+
+def test_a_second_run_while_the_lock_is_held_is_refused_and_not_recorded(backup, fake, cfg):
+    paths = backup._paths(cfg)
+    fake.reply("collection_two_chains")
+    with backup._locked(paths, "backup.verify"):
+        result = backup.run()
+        assert backup.status()["running"]["function"] == "backup.verify"
+    assert result["result"] is False
+    assert result["error"].startswith("another backup is running: backup.verify (pid ")
+    assert result["error"].endswith("; backup.run refused")
+    assert [c["argv"][1] for c in fake.calls] == ["collection-status"]
+    assert backup.__context__["retcode"] == 1
+    assert "run" not in backup._last_results(paths)
+    fake.reply("run_full")
+    assert backup.run()["result"] is True
+
+
+def test_the_lock_holds_against_another_process(backup, fake, cfg):
+    paths = backup._paths(cfg)
+    paths.make()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+            "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
+            paths.lock,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = backup.cleanup()
+        assert result["result"] is False and "another backup is running" in result["error"]
+        assert fake.calls == []
+    finally:
+        holder.kill()
+        holder.wait()
+    assert backup.cleanup()["result"] is True
+
+
+# --- verify --------------------------------------------------------------------------------
+
+
+def test_verify_fails_on_damaged_data_and_lists_it(backup, fake):
+    fake.reply("verify_differences", returncode=1)
+    result = backup.verify()
+    assert fake.argv[1:3] == ["verify", "--compare-data"]
+    assert fake.calls[-1]["env"]["PASSPHRASE"] == SECRET
+    assert result["result"] is False and result["data_mismatches"] == ["alice/notes.txt"]
+    assert "alice/notes.txt" in result["error"]
+    assert backup.__context__["retcode"] == 1
+
+
+def test_verify_tolerates_changes_since_the_backup_unless_strict(backup, fake):
+    records = log_of("verify_differences").split("\n\n")
+    fake.reply("\n\n".join(r for r in records if "Data for file" not in r), returncode=1)
+    result = backup.verify()
+    assert result["result"] is True
+    assert result["changed_since_backup"] == ["alice", "alice/gone.txt", "alice/new.txt"]
+    strict = backup.verify(strict=True)
+    assert (
+        strict["result"] is False and "3 file(s) changed since the last backup" in strict["error"]
+    )
+
+
+def test_verify_of_an_unreadable_backup_fails(backup, fake):
+    fake.reply(None, returncode=31, stderr="GPGError: GPG Failed, see log below:\n")
+    result = backup.verify()
+    assert result["result"] is False and "exit 31" in result["error"]
+
+
+# --- restore: what it refuses ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path,message",
+    [
+        ("/home/alice", "is absolute"),
+        ("../etc", "must not contain '..'"),
+        ("alice/../../etc", "must not contain '..'"),
+        ("", "needs a path inside the backup"),
+    ],
+)
+def test_restore_refuses_bad_paths(backup, fake, tmp_path, path, message):
+    with pytest.raises(CommandExecutionError, match=message):
+        backup.restore(path, str(tmp_path / "out"))
+    assert fake.calls == []
+
+
+def test_restore_refuses_a_non_empty_target_unless_forced(backup, fake, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(CommandExecutionError, match="exists and is not empty"):
+        backup.restore("alice", str(out))
+    assert fake.calls == []
+    fake.reply("verify_clean")
+    backup.restore("alice", str(out), force=True)
+    assert "--force" in fake.argv
+
+
+def test_restore_refuses_relative_targets_and_the_backed_up_tree(backup, fake, cfg):
+    with pytest.raises(CommandExecutionError, match="must be an absolute path"):
+        backup.restore("alice", "restored")
+    with pytest.raises(CommandExecutionError, match="is inside .* pass force=True"):
+        backup.restore("alice", os.path.join(cfg["source"], "alice"))
+    with pytest.raises(CommandExecutionError, match="would spread its files over"):
+        backup.restore("alice", cfg["source"], force=True)
+    assert fake.calls == []
+
+
+def test_restore_passes_path_and_time_to_duplicity(backup, fake, cfg, tmp_path):
+    fake.reply("verify_clean")
+    result = backup.restore("alice/", str(tmp_path / "new"), time="2026-11-30T14:00:00Z")
+    assert fake.argv[1:4] == [
+        "restore",
+        "--file-to-restore=alice",
+        "--time=2026-11-30T14:00:00+00:00",
+    ]
+    assert fake.argv[-2:] == [TARGET, str(tmp_path / "new")]
+    assert fake.calls[-1]["env"]["PASSPHRASE"] == SECRET
+    assert result["path"] == "alice" and result["time"] == "2026-11-30T14:00:00+00:00"
+    (tmp_path / "empty").mkdir()
+    backup.restore(".", str(tmp_path / "empty"))
+    assert not any(a.startswith("--file-to-restore") for a in fake.argv)
+    assert "--force" in fake.argv  # an existing, empty directory
+
+
+def test_a_failed_restore_raises_with_duplicity_s_reason(backup, fake, tmp_path):
+    fake.reply("restore_missing", returncode=19)
+    with pytest.raises(CommandExecutionError, match="nosuch not found in archive"):
+        backup.restore("nosuch", str(tmp_path / "out"))
+
+
+# --- pillar errors ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("target", None, "pillar 'backup:target' is not set"),
+        ("passphrase", None, "pillar 'backup:passphrase' is not set (secrets/hub.sls)"),
+        ("full_every", "7d", "pillar 'backup:full_every' must be a number of seconds"),
+        ("work_dir", "var/lib/backup", "pillar 'backup:work_dir' must be an absolute path"),
+        ("enabled", False, "pillar 'backup:enabled' is false"),
+    ],
+)
+def test_pillar_problems_name_the_key(backup, fake, cfg, key, value, message):
+    cfg[key] = value
+    result = backup.run()
+    assert result["result"] is False and message in result["error"]
+    assert fake.calls == []
+
+
+def test_keep_full_must_keep_something(backup, cfg):
+    cfg["keep_full"] = 0
+    assert "pillar 'backup:keep_full' must be at least 1" in backup.cleanup()["error"]
+
+
+def test_no_backup_pillar_at_all():
+    module = load("_modules/backup.py", {"__pillar__": {}, "__context__": {}})
+    with pytest.raises(CommandExecutionError, match="pillar 'backup' is missing"):
+        module.status()
+
+
+def test_status_of_disabled_backups_without_a_target(cfg):
+    cfg.update(enabled=False, target=None)
+    assert module_for(cfg).status() == {"enabled": False, "target": None}
+
+
+# --- ssh keys for an sftp target host ---------------------------------------------------
+
+
+def test_host_keys_are_public_keys_only(tmp_path):
+    for kind in ("ed25519", "rsa"):
+        (tmp_path / f"ssh_host_{kind}_key").write_text("PRIVATE")
+        (tmp_path / f"ssh_host_{kind}_key.pub").write_text(f"ssh-{kind} AAAA{kind} root@node2\n")
+    keys = module_for({}).host_keys(keydir=str(tmp_path))
+    assert keys == ["ssh-ed25519 AAAAed25519", "ssh-rsa AAAArsa"]
+
+
+def test_the_public_key_is_published_once_it_exists(cfg):
+    module = module_for(cfg)
+    assert module.ssh_public_key() is None
+    key = os.path.join(cfg["work_dir"], "ssh", "id_ed25519.pub")
+    os.makedirs(os.path.dirname(key))
+    with open(key, "w") as handle:
+        handle.write("ssh-ed25519 AAAAhub jupyterhub-deploy-backup@hub\n")
+    assert module.ssh_public_key() == "ssh-ed25519 AAAAhub jupyterhub-deploy-backup@hub"
+
+
+def test_known_hosts_come_from_the_target_host_s_mine_entry(cfg, fake):
+    mine = {"node2": ["ssh-ed25519 AAAAnode2", "ssh-rsa AAAArsa"]}
+    asked = []
+
+    def mine_get(tgt, fun):
+        asked.append((tgt, fun))
+        return {tgt: mine[tgt]} if tgt in mine else {}
+
+    cfg.update(target_host="node2", target="sftp://jhd-backup@10.0.0.12//srv/backup/home")
+    module = module_for(cfg, salt={"mine.get": mine_get})
+    module._execute = fake
+    assert module.run()["result"] is True
+    assert asked == [("node2", "backup_host_keys")]
+    known_hosts = os.path.join(cfg["work_dir"], "ssh", "known_hosts")
+    assert (
+        open(known_hosts).read() == "10.0.0.12 ssh-ed25519 AAAAnode2\n10.0.0.12 ssh-rsa AAAArsa\n"
+    )
+    assert oct(os.stat(known_hosts).st_mode & 0o777) == "0o600"
+
+    mine.clear()  # the mine forgot them: keep what we had
+    assert module.run()["result"] is True
+    os.unlink(known_hosts)
+    result = module.run()
+    assert result["result"] is False
+    assert (
+        "the backup target host node2 (pillar 'backup:target_host') has not published"
+        in (result["error"])
+    )

@@ -1,0 +1,329 @@
+"""
+_modules/jupyterhub.py, _states/jupyterhub.py and _beacons/jupyterhub_idle.py against a
+stand-in of the hub's REST API on loopback (FakeHub: the shapes JupyterHub 5 answers with,
+pagination included). The e2e tier runs them against the lab's real hub.
+"""
+
+import copy
+import datetime
+import http.server
+import json
+import threading
+import time
+import urllib.parse
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+from tests.loaders import load
+
+TOKEN = "s3cret-token"
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+def iso(seconds_ago):
+    return (NOW - datetime.timedelta(seconds=seconds_ago)).isoformat().replace("+00:00", "Z")
+
+
+def user(name, idle=None, started=None, admin=False, pending=None, ready=True):
+    """A hub user model; ``idle`` seconds since the server's last activity (None: no server)."""
+    servers = {}
+    if idle is not None or started is not None or pending:
+        servers[""] = {
+            "name": "", "ready": ready and not pending, "pending": pending,
+            "started": iso(started if started is not None else idle or 0),
+            "last_activity": iso(idle) if idle is not None else None,
+        }  # fmt: skip
+    return {"name": name, "admin": admin, "last_activity": None, "servers": servers}
+
+
+class FakeHub(http.server.ThreadingHTTPServer):
+    """Users, a page size, and a log of requests; DELETE stops after one more GET (202)."""
+
+    daemon_threads = True
+
+    def __init__(self, users, page=2, delete_delay=0.0):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.users = {u["name"]: copy.deepcopy(u) for u in users}
+        self.page = page
+        self.delete_delay = delete_delay
+        self.requests = []
+        self.stopping = set()
+        self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}/hub/api"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=None):
+        raw = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def authorized(self):
+        hub = self.server
+        url = urllib.parse.urlsplit(self.path)
+        hub.requests.append((self.command, url.path, urllib.parse.parse_qs(url.query)))
+        if self.headers.get("Authorization") != f"token {TOKEN}":
+            self.reply(403, {"status": 403, "message": "Forbidden"})
+            return None
+        return url
+
+    def do_GET(self):
+        hub = self.server
+        url = self.authorized()
+        if url is None:
+            return
+        if url.path == "/hub/api/":
+            return self.reply(200, {"version": "5.5.1"})
+        if url.path == "/hub/api/users":
+            query = urllib.parse.parse_qs(url.query)
+            users = sorted(hub.users.values(), key=lambda u: u["name"])
+            if query.get("state") == ["ready"]:
+                users = [u for u in users if u["servers"].get("", {}).get("ready")]
+            offset = int(query.get("offset", ["0"])[0])
+            items = users[offset : offset + hub.page]
+            following = None
+            if offset + hub.page < len(users):
+                following = {"offset": offset + hub.page, "limit": hub.page, "url": "..."}
+            pagination = {"offset": offset, "limit": hub.page, "total": len(users)}
+            pagination["next"] = following
+            return self.reply(200, {"items": items, "_pagination": pagination})
+        name = url.path.removeprefix("/hub/api/users/")
+        if name not in hub.users:
+            return self.reply(404, {"status": 404, "message": "Not Found"})
+        if name in hub.stopping:
+            hub.stopping.discard(name)
+            hub.users[name]["servers"] = {}
+        return self.reply(200, hub.users[name])
+
+    def do_DELETE(self):
+        hub = self.server
+        url = self.authorized()
+        if url is None:
+            return
+        name = url.path.removeprefix("/hub/api/users/").removesuffix("/server")
+        if name not in hub.users:
+            return self.reply(404, {"status": 404, "message": "Not Found"})
+        server = hub.users[name]["servers"].get("")
+        if server is None:
+            return self.reply(404, {"status": 404, "message": f"{name} has no server"})
+        if server.get("pending"):
+            return self.reply(400, {"status": 400, "message": f"{name} is pending spawn"})
+        with hub.lock:
+            hub.in_flight += 1
+            hub.max_in_flight = max(hub.max_in_flight, hub.in_flight)
+        time.sleep(hub.delete_delay)
+        with hub.lock:
+            hub.in_flight -= 1
+        hub.stopping.add(name)
+        return self.reply(202)
+
+
+@pytest.fixture
+def hub_factory():
+    hubs = []
+
+    def make(users, **kwargs):
+        hub = FakeHub(users, **kwargs)
+        threading.Thread(target=hub.serve_forever, daemon=True).start()
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.shutdown()
+        hub.server_close()
+
+
+CULL = {"timeout": 3600, "max_age": 0, "exempt_admins": True, "interval": 600}
+
+
+def client(hub=None, token=TOKEN, cull=None, tmp_path=None, url=None):
+    opts = {"jupyterhub.api_url": url or (hub.url if hub else "http://127.0.0.1:9/hub/api")}
+    if tmp_path is not None:
+        opts["jupyterhub.cull_record"] = str(tmp_path / "last-cull.json")
+    pillar = {"hub": {"api_tokens": {"salt": token} if token else {}}, "cull": cull or CULL}
+    return load("_modules/jupyterhub.py", {"__opts__": opts, "__pillar__": pillar})
+
+
+CLASS = [
+    user("alice", idle=7200),  # idle 2 h
+    user("bob", idle=60),  # active a minute ago
+    user("carol"),  # no server
+    user("dave", idle=None, started=9000),  # never any activity: idle since its start
+    user("labadmin", idle=99999, admin=True),
+    user("erin", pending="spawn"),
+]
+
+
+# --- the client --------------------------------------------------------------------------
+
+
+def test_list_users_follows_pagination_with_the_token(hub_factory):
+    hub = hub_factory(CLASS, page=2)
+    names = [u["name"] for u in client(hub).list_users()]
+    assert names == sorted(u["name"] for u in CLASS)
+    pages = [r for r in hub.requests if r[1] == "/hub/api/users"]
+    assert [p[2]["offset"] for p in pages] == [["0"], ["2"], ["4"]]
+
+
+def test_list_users_passes_the_state_filter(hub_factory):
+    hub = hub_factory(CLASS)
+    names = {u["name"] for u in client(hub).list_users(state="ready")}
+    assert names == {"alice", "bob", "dave", "labadmin"}
+    assert all(r[2]["state"] == ["ready"] for r in hub.requests)
+
+
+def test_info_reports_the_version_and_proves_the_token(hub_factory):
+    hub = hub_factory(CLASS)
+    assert client(hub).info()["version"] == "5.5.1"
+    with pytest.raises(CommandExecutionError, match="hub:api_tokens:salt"):
+        client(hub, token="wrong").info()
+
+
+def test_missing_token_names_the_pillar_key():
+    with pytest.raises(CommandExecutionError, match="'hub:api_tokens:salt' is not set"):
+        client(token=None).list_users()
+
+
+def test_hub_down_says_where_to_look():
+    with pytest.raises(CommandExecutionError, match=r"does not answer.*docker logs jupyterhub"):
+        client(url="http://127.0.0.1:9/hub/api").list_users()
+
+
+def test_idle_reason_rules():
+    jh = client()
+    server = {"ready": True, "pending": None, "started": iso(100), "last_activity": iso(50)}
+    assert jh.idle_reason(server, timeout=60, now=NOW) is None
+    assert jh.idle_reason(server, timeout=40, now=NOW).startswith("idle for 50s")
+    assert jh.idle_reason(dict(server, last_activity=None), timeout=90, now=NOW).startswith(
+        "idle for 100s"
+    )
+    assert jh.idle_reason(server, timeout=3600, max_age=90, now=NOW).startswith("running for")
+    assert jh.idle_reason(server, timeout=3600, max_age=0, now=NOW) is None
+    assert jh.idle_reason(dict(server, pending="stop"), timeout=1, now=NOW) is None
+    assert jh.idle_reason(dict(server, ready=False), timeout=1, now=NOW) is None
+
+
+def test_idle_servers_by_pillar_exempts_admins(hub_factory):
+    hub = hub_factory(CLASS)
+    assert set(client(hub).idle_servers()) == {"alice", "dave"}
+    assert set(client(hub).idle_servers(exempt_admins=False)) == {"alice", "dave", "labadmin"}
+    assert set(client(hub).idle_servers(timeout=30)) == {"alice", "bob", "dave"}
+
+
+def test_stop_server_waits_until_it_is_gone(hub_factory):
+    hub = hub_factory(CLASS)
+    assert client(hub).stop_server("alice") is True
+    assert hub.users["alice"]["servers"] == {}
+    assert client(hub).stop_server("carol") is False
+    with pytest.raises(CommandExecutionError, match="no user nobody"):
+        client(hub).stop_server("nobody")
+    with pytest.raises(CommandExecutionError, match="would not stop erin's server"):
+        client(hub).stop_server("erin")
+
+
+def test_stop_servers_bounds_concurrency(hub_factory):
+    many = [user(f"s{i:02d}", idle=7200) for i in range(12)]
+    hub = hub_factory(many, delete_delay=0.2)
+    results = client(hub).stop_servers([u["name"] for u in many] + ["ghost"], concurrency=3)
+    assert hub.max_in_flight == 3
+    assert results.pop("ghost").startswith("failed: ")
+    assert set(results.values()) == {"stopped"}
+
+
+def test_cull_stops_only_the_idle_and_records_it(hub_factory, tmp_path):
+    hub = hub_factory(CLASS)
+    jh = client(hub, tmp_path=tmp_path)
+    assert jh.last_cull() is None
+    dry = jh.cull(test=True)
+    assert set(dry["culled"]) == {"alice", "dave"}
+    assert not [r for r in hub.requests if r[0] == "DELETE"] and jh.last_cull() is None
+    done = jh.cull()
+    assert done["results"] == {"alice": "stopped", "dave": "stopped"}
+    assert sorted(r[1] for r in hub.requests if r[0] == "DELETE") == [
+        "/hub/api/users/alice/server", "/hub/api/users/dave/server",
+    ]  # fmt: skip
+    assert hub.users["bob"]["servers"][""]["ready"]
+    assert jh.last_cull()["culled"].keys() == {"alice", "dave"}
+
+
+# --- the state ---------------------------------------------------------------------------
+
+
+def cull_state(hub, tmp_path, test=False):
+    jh = client(hub, tmp_path=tmp_path)
+    return load(
+        "_states/jupyterhub.py",
+        {"__opts__": {"test": test}, "__salt__": {"jupyterhub.cull": jh.cull}},
+    )
+
+
+def test_state_reports_each_stopped_server_as_a_change(hub_factory, tmp_path):
+    hub = hub_factory(CLASS)
+    ret = cull_state(hub, tmp_path).idle_culled("cull", timeout=3600)
+    assert ret["result"] is True
+    assert set(ret["changes"]) == {"alice", "dave"}
+    assert ret["changes"]["alice"]["new"] == "stopped"
+    assert ret["changes"]["alice"]["old"].startswith("idle for 72")
+    again = cull_state(hub, tmp_path).idle_culled("cull", timeout=3600)
+    assert again["changes"] == {} and again["comment"] == "no server is idle"
+
+
+def test_state_test_mode_changes_nothing(hub_factory, tmp_path):
+    hub = hub_factory(CLASS)
+    ret = cull_state(hub, tmp_path, test=True).idle_culled("cull", timeout=3600)
+    assert ret["result"] is None and set(ret["changes"]) == {"alice", "dave"}
+    assert not [r for r in hub.requests if r[0] == "DELETE"]
+
+
+def test_state_fails_naming_a_server_it_could_not_stop(hub_factory, tmp_path):
+    hub = hub_factory(CLASS)
+    jh = client(hub, tmp_path=tmp_path)
+    culled = {"culled": {"alice": "idle", "bob": "idle"},
+              "results": {"alice": "stopped", "bob": "failed: the hub answered 500"}}  # fmt: skip
+    salt = {"jupyterhub.cull": lambda **kwargs: culled}
+    state = load("_states/jupyterhub.py", {"__opts__": {"test": False}, "__salt__": salt})
+    ret = state.idle_culled("cull")
+    assert ret["result"] is False and set(ret["changes"]) == {"alice"}
+    assert "bob: failed: the hub answered 500" in ret["comment"]
+    assert jh.last_cull() is None
+
+
+# --- the beacon --------------------------------------------------------------------------
+
+
+def beacon(idle_servers):
+    return load(
+        "_beacons/jupyterhub_idle.py", {"__salt__": {"jupyterhub.idle_servers": idle_servers}}
+    )
+
+
+def test_beacon_fires_only_with_idle_servers(hub_factory):
+    hub = hub_factory(CLASS)
+    events = beacon(client(hub).idle_servers).beacon([{"interval": 600}])
+    assert events == [{"tag": "idle", "servers": ["alice", "dave"]}]
+    quiet = hub_factory([user("bob", idle=60)])
+    assert beacon(client(quiet).idle_servers).beacon([]) == []
+
+
+def test_beacon_with_the_hub_down_fires_nothing():
+    assert beacon(client(url="http://127.0.0.1:9/hub/api").idle_servers).beacon([]) == []
+
+
+def test_beacon_validation():
+    module = beacon(None)
+    assert module.validate([{"interval": 3600}, {"disable_during_state_run": True}])[0]
+    assert not module.validate({"interval": 3600})[0]
+    ok, message = module.validate([{"timeout": 5}])
+    assert not ok and "timeout" in message

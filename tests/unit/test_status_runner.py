@@ -1,0 +1,98 @@
+"""The status runner (_runners/jupyterhub.py: salt-run jupyterhub.status) from minions' replies."""
+
+from tests.loaders import load
+
+runner = load("_runners/jupyterhub.py", {"__opts__": {}, "__context__": {}})
+swarm = load("_modules/swarm.py")
+
+USERS = [{"name": "alice", "admin": False}, {"name": "labadmin", "admin": True}]
+RUNNING = {"alice": {"started": "2026-11-30T10:00:00Z", "last_activity": "2026-11-30T11:00:00Z"}}
+USAGE = {
+    "/": {"capacity": "40%", "1K-blocks": 10 * 1024**2, "available": 6 * 1024**2},
+    "/home": {"capacity": "12%", "1K-blocks": 100 * 1024**2, "available": 88 * 1024**2},
+}
+
+
+def hub_reply(**overrides):
+    ret = {
+        "jupyterhub.list_users": USERS,
+        "jupyterhub.running_servers": RUNNING,
+        "jupyterhub.last_cull": {"time": "2026-11-30T09:00:00+00:00", "culled": {"bob": "idle"}},
+        "restuser.list": [{"name": "alice"}, {"name": "bob"}],
+        "backup.status": {"last_backup": "2026-11-30T11:05:00Z", "stale": False},
+        "disk.usage": USAGE,
+    }
+    replies = {function: {"ret": value, "retcode": 0} for function, value in ret.items()}
+    for function, (value, code) in overrides.items():
+        replies[function.replace("__", ".")] = {"ret": value, "retcode": code}
+    return replies
+
+
+NODES = {
+    "node1": {"ret": [{"service": "jupyter-alice", "memory_bytes": 200 * 2**20,
+                       "memory_limit_bytes": 2**30, "status": "running"}], "retcode": 0},
+    "node2": {"ret": [], "retcode": 0},
+}  # fmt: skip
+
+
+def test_a_healthy_cluster():
+    report, problems = runner.summarize("hub", hub_reply(), ["node1", "node2"], NODES)
+    assert problems == []
+    hub = report["hub"]["hub"]
+    assert hub["users"] == {"in the hub": 2, "admins": ["labadmin"], "system accounts": 2}
+    assert list(hub["running servers"]) == ["alice"]
+    assert hub["last cull"] == {"time": "2026-11-30T09:00:00+00:00", "stopped": ["bob"]}
+    assert hub["/home"]["mount"] == "/home" and hub["/home"]["used"] == "12% of 100 GiB"
+    assert report["nodes"]["node1"] == {"jupyter-alice": "200 MiB of 1024 MiB, running"}
+    assert report["nodes"]["node2"] == "no student containers"
+    assert "docker logs jupyterhub" in report["logs"]["jupyterhub"]
+
+
+def test_a_vanished_node_and_a_stale_backup_are_problems():
+    stale = {"last_backup": "2026-11-20T00:00:00Z", "stale": True, "age_human": "10 days"}
+    replies = hub_reply(backup__status=(stale, 0))
+    report, problems = runner.summarize("hub", replies, ["node1", "node2", "node3"], NODES)
+    assert "node node3: no answer" in problems
+    assert any("stale (10 days old)" in p for p in problems)
+    assert report["nodes"]["node3"] == "PROBLEM: no answer"
+
+
+def test_the_hub_api_down_is_a_problem_and_the_rest_still_reports():
+    down = "the hub API at http://127.0.0.1:8081/hub/api does not answer"
+    replies = hub_reply(jupyterhub__list_users=(down, 1), jupyterhub__running_servers=(down, 1))
+    report, problems = runner.summarize("hub", replies, ["node1"], NODES)
+    assert problems == [f"the hub API: {down}"]
+    assert report["hub"]["hub"]["users"] == {"system accounts": 2}
+
+
+def test_a_silent_hub_is_a_problem():
+    _, problems = runner.summarize("hub", {}, [], {})
+    assert problems[0] == "the hub (hub) did not answer"
+
+
+def test_home_usage_picks_the_filesystem_holding_home():
+    usage = {k: v for k, v in USAGE.items() if k == "/"}
+    assert runner.usage_of("/home", usage)["mount"] == "/"
+    assert runner.usage_of("/home", {}) is None
+    assert runner.usage_of("/home", {"/homework": USAGE["/home"]}) is None
+
+
+def test_memory_leaves_out_the_page_cache():
+    stats = {"memory_stats": {"usage": 500, "limit": 1000, "stats": {"inactive_file": 200}}}
+    assert swarm.memory_of(stats) == (300, 1000)
+    v1 = {"memory_stats": {"usage": 500, "limit": 1000, "stats": {"total_inactive_file": 100}}}
+    assert swarm.memory_of(v1) == (400, 1000)
+    assert swarm.memory_of({}) == (0, 0)
+
+
+def test_a_missing_or_crashing_function_is_a_problem_in_one_line():
+    traceback = (
+        "Traceback (most recent call last):\n  File x\nTypeError: 'str' object is not callable"
+    )
+    replies = hub_reply(backup__status=(traceback, 0))
+    report, problems = runner.summarize("hub", replies, [], {})
+    assert problems == ["backup: TypeError: 'str' object is not callable"]
+    replies = hub_reply(backup__status=("'backup.status' is not available.", 0))
+    assert runner.summarize("hub", replies, [], {})[1] == [
+        "backup: 'backup.status' is not available."
+    ]
