@@ -1,8 +1,8 @@
 """
 Encrypted duplicity backups of the students' homes, run on the hub.
 
-duplicity does the work (full and incremental chains, GnuPG symmetric encryption, many
-backends: file://, sftp://, s3://). This module is what salt schedules call on the hub
+duplicity does the work (full and incremental chains, GnuPG encryption, many backends:
+file://, sftp://, s3://). This module is what salt schedules call on the hub
 (salt/backup), so every result is an ordinary salt job in the master's job cache, and what
 an admin calls by hand, e.g. ``salt hub backup.restore alice /srv/restore/alice``.
 
@@ -10,8 +10,8 @@ Around duplicity it adds what cron scripts used to leave out:
 
 - settings from the pillar ``backup:`` section (salt/backup/defaults.yaml), with errors
   that name the key;
-- the passphrase only ever in duplicity's environment (``PASSPHRASE``), never on a
-  command line, in a return value or in a log line;
+- the passphrase only ever in duplicity's environment (``PASSPHRASE``), and a GPG key
+  only on gpg's stdin, never on a command line, in a return value or in a log line;
 - one lock (``flock`` on ``<work_dir>/lock``) so a run, cleanup, verify or restore never
   overlaps another; the second one is refused and says who holds the lock;
 - a fixed ``--archive-dir`` and ``--name``, so duplicity's local cache survives between runs;
@@ -19,9 +19,30 @@ Around duplicity it adds what cron scripts used to leave out:
   run and the chains of ``collection-status``; the small ``_parse_*`` functions do it;
 - the last result of each function in ``<work_dir>/results.json``, which ``status`` reports
   and ``salt-run backup.status`` (_runners/backup.py) turns into an exit code;
-- a full backup when the passphrase changed: duplicity would otherwise append increments
-  encrypted with the new passphrase to a chain made with the old one, and neither
-  passphrase could restore that chain.
+- a full backup when the passphrase or the key changed: duplicity would otherwise append
+  increments encrypted with the new one to a chain made with the old one, and neither
+  could restore that chain.
+
+Encryption is symmetric with ``backup:passphrase``, or, when ``backup:gpg_key`` holds an
+ASCII-armored OpenPGP key block, to that key (duplicity ``--encrypt-key``):
+
+- the block is imported into the module's own GnuPG home (``<work_dir>/gnupg``) before each
+  run, verify and restore, and that home then holds this key and no other: a key removed
+  from the pillar, or cut down to its public part, leaves no secret key behind. The
+  fingerprint comes from gpg's listing of the imported key; the key needs no ownertrust
+  (duplicity gets ``--trust-model=always``);
+- a secret key block: backups are encrypted to it, and verify, restore and a run that
+  must rebuild duplicity's cache decrypt with it; ``backup:passphrase`` is then the secret
+  key's passphrase (null for a key without one). gpg-agent caches no passphrase, so a
+  wrong one fails the next verify or restore (a run only encrypts, and still succeeds);
+- a public key block only: ``run``, ``cleanup`` and ``status`` work, incrementals reading
+  the previous signatures from duplicity's local cache (``<work_dir>/cache``); ``verify``
+  and ``restore`` are refused, as they need the secret key: restore where that key is,
+  or put the secret key in ``backup:gpg_key``. A hub that lost that cache (or whose cache
+  is behind the target) cannot continue the chain, since duplicity would decrypt the
+  target's metadata to rebuild it: the error says so. ``backup:passphrase`` is not used;
+- a new key (another fingerprint), like a new passphrase, starts a new full chain; older
+  chains need the older key to restore.
 
 ``run``, ``cleanup`` and ``verify`` return ``{"result": False, "error": ...}`` on failure and
 set the job's retcode, rather than raise: salt's scheduler replaces the message of an
@@ -63,7 +84,16 @@ SSH_KEY = "ssh/id_ed25519"
 KNOWN_HOSTS = "ssh/known_hosts"
 LOCK_FILE = "lock"
 RESULTS_FILE = "results.json"
+# What the last run encrypted with: a salted hash of the passphrase, or the key's fingerprint.
 FINGERPRINT_FILE = "passphrase.fingerprint"
+GPG = "gpg"
+# Under GNUPG_DIR: the sha256 of the last backup:gpg_key imported; gpg-agent's settings.
+KEY_DIGEST_FILE = "pillar-key.sha256"
+AGENT_CONF_FILE = "gpg-agent.conf"
+# No cached passphrases: every use of the secret key checks backup:passphrase.
+AGENT_CONF = "default-cache-ttl 0\nmax-cache-ttl 0\n"
+# Encrypting to a key nobody certified: its owner is the admin who put it in the pillar.
+GPG_TRUST_OPTION = "--gpg-options=--trust-model=always"
 # Target schemes that go through ssh (duplicity's paramiko or pexpect backends).
 SSH_SCHEMES = {"sftp", "scp", "paramiko+sftp", "paramiko+scp", "pexpect+sftp", "pexpect+scp"}
 # Longest list of paths a verify returns per kind of difference.
@@ -113,8 +143,7 @@ def _settings():
 def _required(cfg, key):
     value = cfg.get(key)
     if value is None or value == "":
-        where = " (secrets/hub.sls)" if key == "passphrase" else ""
-        raise CommandExecutionError(f"pillar 'backup:{key}' is not set{where}")
+        raise CommandExecutionError(f"pillar 'backup:{key}' is not set")
     return value
 
 
@@ -157,6 +186,8 @@ class _Paths:
         self.lock = os.path.join(root, LOCK_FILE)
         self.results = os.path.join(root, RESULTS_FILE)
         self.fingerprint = os.path.join(root, FINGERPRINT_FILE)
+        self.key_digest = os.path.join(self.gnupg, KEY_DIGEST_FILE)
+        self.agent_conf = os.path.join(self.gnupg, AGENT_CONF_FILE)
 
     def make(self):
         for path in (self.root, self.cache, self.tmp, self.gnupg):
@@ -264,12 +295,13 @@ def _command(action, options, positional, target, paths, log_fd, archive_dir=Non
 def _environment(passphrase, paths):
     """
     The minion's environment, English messages, GnuPG's home in the work directory (not
-    root's), and the passphrase when one is needed.
+    root's), and the passphrase when one is needed ("" included: duplicity asks on its
+    stdin for a passphrase it needs and does not find, and a key may have none).
     """
     env = {k: v for k, v in os.environ.items() if k not in ("PASSPHRASE", "SIGN_PASSPHRASE")}
     env["LC_ALL"] = env["LANG"] = "C.UTF-8"
     env["GNUPGHOME"] = paths.gnupg
-    if passphrase:
+    if passphrase is not None:
         env["PASSPHRASE"] = passphrase
     return env
 
@@ -584,7 +616,7 @@ def _duplicity(action, options, positional, target, paths, passphrase=None, arch
     return _Result(proc.returncode, proc.stdout, proc.stderr, log_text)
 
 
-def _failure(what, result, target, secret):
+def _failure(what, result, target, secret, encryption=None):
     """A one-paragraph reason for a failed duplicity call."""
     errors = _messages(result.records, "ERROR")
     detail = errors[-1].strip() if errors else ""
@@ -599,10 +631,11 @@ def _failure(what, result, target, secret):
             "known_hosts (written from backup:target_host's mine entry) or in "
             "/etc/ssh/ssh_known_hosts"
         )
+    text += _key_hint(encryption, "\n".join(_messages(result.records)) + output)
     return _scrub(text, secret)
 
 
-# --- lock, results and the passphrase fingerprint -------------------------------------------
+# --- lock and results --------------------------------------------------------------------
 
 
 class _Busy(CommandExecutionError):
@@ -703,23 +736,6 @@ def _record(paths, function, result):
         )
 
 
-def _fingerprint(passphrase, salt):
-    return hashlib.pbkdf2_hmac("sha256", passphrase.encode(), bytes.fromhex(salt), 200_000).hex()
-
-
-def _passphrase_changed(paths, passphrase):
-    """True when the last run's passphrase differs from ``passphrase`` (False if unknown)."""
-    saved = _read_holder(paths.fingerprint)
-    if not isinstance(saved, dict) or "salt" not in saved:
-        return False
-    return not hmac.compare_digest(saved.get("hash", ""), _fingerprint(passphrase, saved["salt"]))
-
-
-def _save_fingerprint(paths, passphrase):
-    salt = secrets.token_hex(16)
-    _write_json(paths.fingerprint, {"salt": salt, "hash": _fingerprint(passphrase, salt)})
-
-
 def _reported(function, body, *args, **kwargs):
     """
     Run ``body`` for the scheduled ``function``: a failure becomes ``{"result": False,
@@ -740,6 +756,247 @@ def _reported(function, body, *args, **kwargs):
     return result
 
 
+# --- encryption: a passphrase or a GPG key -----------------------------------------------
+
+
+class _Key:
+    """A primary key as gpg lists it."""
+
+    def __init__(self, fingerprint=None, encrypt=False, secret=False):
+        self.fingerprint = fingerprint
+        # The key can encrypt (it has a valid encryption (sub)key).
+        self.encrypt = encrypt
+        # The secret part of an encryption (sub)key is here, so it can decrypt.
+        self.secret = secret
+
+
+class _Encryption:
+    """
+    What duplicity encrypts with: ``key`` (a _Key) or None for the symmetric passphrase,
+    and ``passphrase``, its PASSPHRASE ("" for a key without one, or one that is public only).
+    """
+
+    def __init__(self, key, passphrase):
+        self.key = key
+        self.passphrase = passphrase
+
+    def options(self):
+        """duplicity's options for encrypting: none for symmetric encryption."""
+        if self.key is None:
+            return []
+        return ["--encrypt-key", self.key.fingerprint, GPG_TRUST_OPTION]
+
+
+def _encryption(cfg, paths):
+    """
+    The _Encryption of the pillar: to ``backup:gpg_key`` when it is set (imported first,
+    see _install_key), else symmetric with ``backup:passphrase``. Call it under the lock.
+    """
+    armored = cfg.get("gpg_key")
+    if not armored:
+        _remove_keys(paths)
+        passphrase = cfg.get("passphrase")
+        if not passphrase:
+            raise CommandExecutionError(
+                "pillar 'backup:passphrase' is not set (secrets/hub.sls), nor "
+                "'backup:gpg_key': backups are encrypted with one of them"
+            )
+        return _Encryption(None, str(passphrase))
+    key = _install_key(paths, str(armored))
+    # A public key decrypts nothing: duplicity must not try (with a passphrase it would).
+    passphrase = str(cfg.get("passphrase") or "") if key.secret else ""
+    return _Encryption(key, passphrase)
+
+
+def _require_secret(encryption, function):
+    """Refuse ``function`` (verify, restore) when backup:gpg_key has no secret key."""
+    key = encryption.key
+    if key is None or key.secret:
+        return
+    raise CommandExecutionError(
+        f"{function} needs the secret key, but pillar 'backup:gpg_key' holds only the "
+        f"public key {key.fingerprint}: put the secret key (gpg --armor "
+        f"--export-secret-keys {key.fingerprint}) in backup:gpg_key in secrets/hub.sls, "
+        "or run duplicity where the secret key is (e.g. duplicity restore <backup:target> "
+        "<directory>)"
+    )
+
+
+def _gpg(paths, args, stdin=None):
+    """gpg's output for ``args`` on the module's GnuPG home; an error names gpg's reason."""
+    argv = [GPG, "--batch", "--no-tty", "--homedir", paths.gnupg, *args]
+    env = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8")
+    try:
+        proc = subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=env,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise CommandExecutionError("gpg is not installed (duplicity needs it)") from None
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        detail = "; ".join(lines[-3:])
+        raise CommandExecutionError(f"gpg {args[0]} failed (exit {proc.returncode}): {detail}")
+    return proc.stdout
+
+
+def _parse_keys(colons):
+    """
+    The primary keys of a ``gpg --with-colons`` listing as ``{fingerprint: _Key}``.
+
+    A ``pub`` or ``sec`` record starts a key and the next ``fpr`` record is its fingerprint.
+    Field 12 holds capabilities: ``E`` when the key as a whole can encrypt, ``e`` on the
+    (sub)key that does. Field 15 of ``sec``/``ssb`` is ``+`` when the secret part is here
+    and ``#`` for a stub.
+    """
+    keys, current = {}, None
+    for line in colons.splitlines():
+        fields = line.split(":") + [""] * 20
+        kind = fields[0]
+        if kind in ("pub", "sec"):
+            current = _Key(encrypt="E" in fields[11])
+        elif kind == "fpr" and current is not None and current.fingerprint is None:
+            current.fingerprint = fields[9]
+            keys[current.fingerprint] = current
+        if kind in ("sec", "ssb") and current is not None and "e" in fields[11]:
+            current.secret = current.secret or fields[14] not in ("", "#")
+    return keys
+
+
+def _keyring(paths):
+    """The keys in the module's GnuPG home, with their secret parts, ``{fingerprint: _Key}``."""
+    keys = _parse_keys(_gpg(paths, ["--with-colons", "--list-keys"]))
+    secret = _parse_keys(_gpg(paths, ["--with-colons", "--list-secret-keys"]))
+    for fingerprint, key in keys.items():
+        key.secret = fingerprint in secret and secret[fingerprint].secret
+    return keys
+
+
+def _remove_keys(paths, keys=None):
+    """Delete ``keys`` (default: every key a backup:gpg_key put here) from the GnuPG home."""
+    if keys is None:
+        if not os.path.exists(paths.key_digest):
+            return
+        keys = _keyring(paths)
+    for fingerprint in keys:
+        _gpg(paths, ["--yes", "--delete-secret-and-public-keys", fingerprint])
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(paths.key_digest)
+
+
+def _configure_agent(paths):
+    """gpg-agent of the module's GnuPG home caches no passphrase (AGENT_CONF)."""
+    paths.make()
+    try:
+        with open(paths.agent_conf, encoding="utf-8") as handle:
+            if handle.read() == AGENT_CONF:
+                return
+    except FileNotFoundError:
+        pass
+    _write_text(paths.agent_conf, AGENT_CONF)
+    # An agent already running (it outlives gpg) reads the file again; none is started.
+    with contextlib.suppress(OSError):
+        command = ["gpgconf", "--homedir", paths.gnupg, "--reload", "gpg-agent"]
+        subprocess.run(command, capture_output=True, check=False)
+
+
+def _install_key(paths, armored):
+    """
+    Make the module's GnuPG home hold the key block ``armored`` (backup:gpg_key) and no
+    other key, and return that key as gpg lists it after the import. Imports only when the
+    block differs from the last one imported (its sha256 in ``gnupg/pillar-key.sha256``).
+    """
+    _configure_agent(paths)
+    digest = hashlib.sha256(armored.encode()).hexdigest()
+    keys = _keyring(paths)
+    saved = _read_holder(paths.key_digest)
+    if len(keys) != 1 or saved != digest:
+        _remove_keys(paths, keys)
+        # No digest yet, but the file says keys may be here (for _remove_keys).
+        _write_json(paths.key_digest, None)
+        try:
+            _gpg(paths, ["--import"], stdin=armored)
+        except CommandExecutionError as exc:
+            raise CommandExecutionError(f"pillar 'backup:gpg_key' was refused: {exc}") from None
+        keys = _keyring(paths)
+        if len(keys) != 1:
+            _remove_keys(paths, keys)
+            raise CommandExecutionError(
+                f"pillar 'backup:gpg_key' must hold one OpenPGP key, gpg found {len(keys)}"
+            )
+        _write_json(paths.key_digest, digest)
+    (key,) = keys.values()
+    if not key.encrypt:
+        raise CommandExecutionError(
+            f"the key {key.fingerprint} in pillar 'backup:gpg_key' cannot encrypt: it has no "
+            "valid encryption subkey (expired, revoked, or a signing-only key)"
+        )
+    return key
+
+
+def _key_hint(encryption, output):
+    """Why gpg could not decrypt with backup:gpg_key, from duplicity's ``output``, or ""."""
+    key = encryption.key if encryption is not None else None
+    if key is None:
+        return ""
+    if "Bad passphrase" in output or "No passphrase given" in output:
+        return (
+            f" -- pillar 'backup:passphrase' does not unlock the secret key {key.fingerprint} "
+            "in backup:gpg_key"
+        )
+    if "No secret key" not in output:
+        return ""
+    if not key.secret:
+        return (
+            f" -- backup:gpg_key holds only the public key {key.fingerprint}, and duplicity "
+            "had to decrypt the target's metadata to rebuild its cache (<backup:work_dir>/"
+            "cache, missing or behind the target): put the secret key in backup:gpg_key "
+            "for one run, or start a new chain at an empty backup:target"
+        )
+    return (
+        f" -- this backup is encrypted to another key than {key.fingerprint} (an older "
+        "backup:gpg_key?): restore it where that key's secret key is"
+    )
+
+
+def _fingerprint(passphrase, salt):
+    return hashlib.pbkdf2_hmac("sha256", passphrase.encode(), bytes.fromhex(salt), 200_000).hex()
+
+
+def _encryption_changed(paths, encryption):
+    """
+    ``"passphrase"`` or ``"key"`` when the last run encrypted with another passphrase or
+    key than ``encryption`` (``"key"`` also for a switch between the two), else None (also
+    when unknown).
+    """
+    saved = _read_holder(paths.fingerprint)
+    if not isinstance(saved, dict):
+        return None
+    if "key" in saved:
+        same = encryption.key is not None and saved["key"] == encryption.key.fingerprint
+        return None if same else "key"
+    if "salt" not in saved:
+        return None
+    if encryption.key is not None:
+        return "key"
+    computed = _fingerprint(encryption.passphrase, saved["salt"])
+    return None if hmac.compare_digest(saved.get("hash", ""), computed) else "passphrase"
+
+
+def _save_fingerprint(paths, encryption):
+    if encryption.key is not None:
+        _write_json(paths.fingerprint, {"key": encryption.key.fingerprint})
+        return
+    salt = secrets.token_hex(16)
+    hashed = _fingerprint(encryption.passphrase, salt)
+    _write_json(paths.fingerprint, {"salt": salt, "hash": hashed})
+
+
 # --- the functions -----------------------------------------------------------------------
 
 
@@ -747,25 +1004,28 @@ def _run(full):
     cfg = _settings()
     _require_enabled(cfg, "backup.run")
     target = _required(cfg, "target")
-    passphrase = _required(cfg, "passphrase")
     full_every = _seconds(cfg, "full_every")
     source = _absolute(cfg, "source", "/home")
     if not os.path.isdir(source):
         raise CommandExecutionError(f"pillar 'backup:source' {source} is not a directory")
     paths = _prepared(cfg)
     with _locked(paths, "backup.run"):
-        changed = _passphrase_changed(paths, passphrase)
-        forced = bool(full) or changed
+        encryption = _encryption(cfg, paths)
+        passphrase = encryption.passphrase
+        changed = _encryption_changed(paths, encryption)
+        forced = bool(full) or changed is not None
         if forced:
             action, options = "full", []
         else:
             action, options = "incremental", ["--full-if-older-than", f"{full_every}s"]
+        options += encryption.options()
         started = time.time()
         result = _duplicity(action, options, [source, target], target, paths, passphrase)
         elapsed = time.time() - started
         if result.returncode != 0:
-            raise CommandExecutionError(_failure("backup", result, target, passphrase))
-        _save_fingerprint(paths, passphrase)
+            message = _failure("backup", result, target, passphrase, encryption)
+            raise CommandExecutionError(message)
+        _save_fingerprint(paths, encryption)
     summary = {
         "result": True,
         "type": _backup_type(result.records, forced),
@@ -775,7 +1035,7 @@ def _run(full):
         "elapsed": round(elapsed, 2),
     }
     if changed:
-        summary["passphrase_changed"] = True
+        summary[f"{changed}_changed"] = True
     stats = _parse_statistics(result.records)
     for key in ("start_time", "end_time", "elapsed_time"):
         stats.pop(key, None)
@@ -798,7 +1058,8 @@ def run(full=False):
     Back up ``backup:source`` (default /home) to ``backup:target`` with duplicity.
 
     A full backup when the last full is older than ``backup:full_every`` (or there is none,
-    or ``full=True``, or the passphrase changed since the last run), else an incremental one.
+    or ``full=True``, or the passphrase or key changed since the last run: then
+    ``"passphrase_changed"`` or ``"key_changed"`` is True), else an incremental one.
     Refused while another backup function holds the lock. Returns ``{"result": True,
     "type": "full"|"incremental", "source", "target", "started", "elapsed" (seconds),
     "source_files", "source_file_size", "new_files", "new_file_size", "deleted_files",
@@ -858,18 +1119,18 @@ def _verify(strict):
     cfg = _settings()
     _require_enabled(cfg, "backup.verify")
     target = _required(cfg, "target")
-    passphrase = _required(cfg, "passphrase")
     source = _absolute(cfg, "source", "/home")
     paths = _prepared(cfg)
     with _locked(paths, "backup.verify"):
+        encryption = _encryption(cfg, paths)
+        _require_secret(encryption, "backup.verify")
+        passphrase = encryption.passphrase
         started = time.time()
         options = ["--compare-data"]
         result = _duplicity("verify", options, [target, source], target, paths, passphrase)
-    if result.returncode not in (0, 1):
-        raise CommandExecutionError(_failure("verify", result, target, passphrase))
     report = _parse_verify(result.records)
-    if result.returncode == 1 and not report["differences"]:
-        raise CommandExecutionError(_failure("verify", result, target, passphrase))
+    if result.returncode not in (0, 1) or (result.returncode == 1 and not report["differences"]):
+        raise CommandExecutionError(_failure("verify", result, target, passphrase, encryption))
     mismatches, changed = report["data_mismatches"], report["changed_since_backup"]
     summary = {
         "result": not mismatches and not (strict and changed),
@@ -895,7 +1156,8 @@ def _verify(strict):
 def verify(strict=False):
     """
     Compare the latest backup with ``backup:source``, contents included (duplicity
-    ``verify --compare-data``): every volume is fetched and decrypted.
+    ``verify --compare-data``): every volume is fetched and decrypted, so with a
+    ``backup:gpg_key`` it needs the secret key and is refused with a public key only.
 
     Files changed since the last backup (new, deleted, newer mtime) are listed under
     ``changed_since_backup`` and only fail the verify with ``strict=True``: on a live /home
@@ -930,8 +1192,8 @@ def status():
     - ``running``: ``{"function", "pid", "since"}`` of the lock's holder, or None;
     - ``last_results``: ``{"run"|"cleanup"|"verify": {"result", "time", "error"}}``.
 
-    Needs neither the lock nor the passphrase: it lists the target into a scratch cache,
-    so it answers while a backup runs.
+    Needs neither the lock nor the passphrase or key: it lists the target into a scratch
+    cache, so it answers while a backup runs.
 
     CLI Example:
 
@@ -971,7 +1233,8 @@ def restore(path, target, time=None, force=False):
     local time), epoch seconds, or a duplicity time string (``3D``, ``2h30m``): the backup
     taken at or before it is used. Refused when ``target`` exists and is not empty, or lies
     inside ``backup:source`` (/home), unless ``force=True``; ``path`` must not be absolute
-    or contain ``..``. Files keep their owners and modes. Returns ``{"result": True,
+    or contain ``..``. Files keep their owners and modes. With a ``backup:gpg_key`` it
+    needs the secret key, and is refused with a public key only. Returns ``{"result": True,
     "path", "target", "time", "files", "elapsed"}``.
 
     CLI Example:
@@ -983,7 +1246,6 @@ def restore(path, target, time=None, force=False):
     """
     cfg = _settings()
     remote = _required(cfg, "target")
-    passphrase = _required(cfg, "passphrase")
     source = _absolute(cfg, "source", "/home")
     relative = _relative_path(path)
     dest = _check_restore_target(target, source, relative, bool(force))
@@ -995,12 +1257,16 @@ def restore(path, target, time=None, force=False):
     if when is not None:
         options.append(f"--time={when}")
     with _locked(paths, "backup.restore"):
+        encryption = _encryption(cfg, paths)
+        _require_secret(encryption, "backup.restore")
+        passphrase = encryption.passphrase
         if os.path.lexists(dest):
             options.append("--force")
         started = _now()
         result = _duplicity("restore", options, [remote, dest], remote, paths, passphrase)
     if result.returncode != 0:
-        raise CommandExecutionError(_failure("restore", result, remote, passphrase))
+        message = _failure("restore", result, remote, passphrase, encryption)
+        raise CommandExecutionError(message)
     files = sum(len(f) for _, _, f in os.walk(dest)) if os.path.isdir(dest) else 1
     return {
         "result": True,

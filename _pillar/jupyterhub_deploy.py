@@ -96,6 +96,7 @@ SPECIAL = {
     "backup:full_every": {"kind": "duration"},
     "backup:stale_after": {"kind": "duration"},
     "backup:passphrase": {"kind": "str", "null": True},
+    "backup:gpg_key": {"kind": "str", "null": True},
 }
 
 # Secrets, and the one role whose minions may see them (secrets/<role>.sls).
@@ -106,8 +107,16 @@ SECRETS = {
     "auth:shared_password:password": "hub",
     "auth:shared_password:admin_password": "hub",
     "backup:passphrase": "hub",
+    "backup:gpg_key": "hub",
     "proxy:tls:key": "proxy",
 }
+# A missing secret that another one can stand in for: the one named in the error.
+SECRET_ALTERNATIVES = {"backup:passphrase": "backup:gpg_key"}
+# What an ASCII-armored OpenPGP key block (backup:gpg_key) begins and ends with.
+KEY_BLOCK_RE = re.compile(
+    r"^-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----\n.*\n-----END PGP \1 KEY BLOCK-----$",
+    re.DOTALL,
+)
 
 
 class PillarError(Exception):
@@ -356,6 +365,14 @@ def _check_backup(config, errors):
     for key in ("source", "work_dir", "target_dir"):
         if not str(backup[key]).startswith("/"):
             errors.append(f"'backup:{key}' must be an absolute path, got {backup[key]!r}")
+    key = backup["gpg_key"]
+    if key and not KEY_BLOCK_RE.match(key.strip().replace("\r\n", "\n")):
+        # Never the value: it may be a secret key.
+        errors.append(
+            "'backup:gpg_key' must be an ASCII-armored OpenPGP key block, from -----BEGIN "
+            "PGP PUBLIC KEY BLOCK----- (or PRIVATE) to its -----END ...----- line "
+            "(gpg --armor --export[-secret-keys] <fingerprint>)"
+        )
     if not USERNAME_RE.fullmatch(str(backup["target_user"])):
         errors.append(
             f"'backup:target_user' must be a user name ({USERNAME_RE.pattern}), "
@@ -442,7 +459,9 @@ def _check_secrets(minion_id, roles, config, errors):
         value = _get(config, path)
         if role in roles:
             if path in needed and not value:
-                errors.append(f"'{path}' is missing: put it in secrets/{role}.sls")
+                alternative = SECRET_ALTERNATIVES.get(path)
+                what = f"it (or '{alternative}')" if alternative else "it"
+                errors.append(f"'{path}' is missing: put {what} in secrets/{role}.sls")
         elif value:
             errors.append(
                 f"'{path}' is a secret of the {role} but reached '{minion_id}': "
@@ -466,7 +485,8 @@ def _needed_secrets(config):
         needed.add("auth:google:client_secret")
     else:
         needed.add("auth:shared_password:password")
-    if config["backup"]["enabled"]:
+    if config["backup"]["enabled"] and not config["backup"]["gpg_key"]:
+        # Encrypted with the passphrase, unless to a GPG key.
         needed.add("backup:passphrase")
     if config["proxy"]["tls"]["source"] == "pillar":
         needed.add("proxy:tls:key")

@@ -201,3 +201,11 @@ backup:
   work_dir: /var/lib/jupyterhub-deploy/backup
   # The passphrase goes in secrets/hub.sls. Changing it starts a new full chain; older
   # chains need the old passphrase to restore.
+  # Or encrypt to a GPG key: gpg_key in secrets/hub.sls, an ASCII-armored key block
+  # (gpg_key: |, then the block indented). With the secret key
+  # (gpg --armor --export-secret-keys <fingerprint>) the hub backs up, verifies and
+  # restores, and passphrase is that key's passphrase (or none). With the public key only
+  # (gpg --armor --export <fingerprint>) the hub backs up but cannot read its backups:
+  # verify and restore are refused; restore where the secret key is. It continues a chain
+  # from duplicity's cache in work_dir: a hub that lost it needs the secret key once, or
+  # a new target. A new key starts a new full chain.

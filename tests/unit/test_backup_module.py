@@ -558,3 +558,250 @@ def test_known_hosts_come_from_the_target_host_s_mine_entry(cfg, fake):
         "the backup target host node2 (pillar 'backup:target_host') has not published"
         in (result["error"])
     )
+
+
+# --- encryption to a GPG key (backup:gpg_key) --------------------------------------------
+
+KEY = "6B3E296D875236EE4E056ADD7014EBA0F79553CF"
+OTHER_KEY = "B70C4BD2E3F7E5B34BB7082148628CB771C313CA"
+SECRET_BLOCK = "\n".join(
+    ["-----BEGIN PGP PRIVATE KEY BLOCK-----", "", "lFgEaUtQ", "-----END PGP PRIVATE KEY BLOCK-----"]
+)
+PUBLIC_BLOCK = "\n".join(
+    ["-----BEGIN PGP PUBLIC KEY BLOCK-----", "", "mDMEaUtQ", "-----END PGP PUBLIC KEY BLOCK-----"]
+)
+
+# gpg 2.2.40 --with-colons of an ed25519 key with a cv25519 encryption subkey.
+SECRET_LISTING = """\
+sec:-:255:22:7014EBA0F79553CF:1796008408:::-:::scESC:::+::ed25519:::0:
+fpr:::::::::6B3E296D875236EE4E056ADD7014EBA0F79553CF:
+grp:::::::::65E0E921A33007B90B72BB9B97050C595C540757:
+uid:-::::1796008408::BD6F9B8DA8E1C1A69FCCEECEDCD981B03CF9666B::test <t@example>::::::::::0:
+ssb:-:255:18:3E0EC48F466EB966:1796008408::::::e:::+::cv25519::
+fpr:::::::::CA53B58F7CB287689468075C3E0EC48F466EB966:
+grp:::::::::98B694F5B8E2D76974037F95008E0C7F005B31CE:
+"""
+PUBLIC_LISTING = """\
+tru::1:1796008484:0:3:1:5
+pub:-:255:22:7014EBA0F79553CF:1796008408:::-:::scESC:::::ed25519:::0:
+fpr:::::::::6B3E296D875236EE4E056ADD7014EBA0F79553CF:
+uid:-::::1796008408::BD6F9B8DA8E1C1A69FCCEECEDCD981B03CF9666B::test <t@example>::::::::::0:
+sub:-:255:18:3E0EC48F466EB966:1796008408::::::e:::::cv25519::
+fpr:::::::::CA53B58F7CB287689468075C3E0EC48F466EB966:
+"""
+
+
+def test_gpg_listings_give_fingerprint_capability_and_secret_part():
+    module = module_for({})
+    (key,) = module._parse_keys(SECRET_LISTING).values()
+    assert (key.fingerprint, key.encrypt, key.secret) == (KEY, True, True)
+    (key,) = module._parse_keys(PUBLIC_LISTING).values()
+    assert (key.fingerprint, key.encrypt, key.secret) == (KEY, True, False)
+    # `--import-options show-only` of a secret block, or an exported stub: "#", no secret.
+    stub = SECRET_LISTING.replace(":e:::+:", ":e:::#:")
+    assert module._parse_keys(stub)[KEY].secret is False
+    sign_only = "pub:-:255:22:48628CB771C313CA:1:::-:::scSC:::::ed25519:::0:\n"
+    sign_only += f"fpr:::::::::{OTHER_KEY}:\n"
+    both = module._parse_keys(PUBLIC_LISTING + sign_only)
+    assert list(both) == [KEY, OTHER_KEY] and both[OTHER_KEY].encrypt is False
+
+
+def use_key(module, fingerprint=KEY, secret=True):
+    """backup:gpg_key as if imported: _install_key answers with this key."""
+    blocks = []
+
+    def install(paths, armored):
+        blocks.append(armored)
+        return module._Key(fingerprint, encrypt=True, secret=secret)
+
+    module._install_key = install
+    return blocks
+
+
+def test_a_secret_key_encrypts_to_its_fingerprint_and_decrypts_with_the_passphrase(
+    backup, fake, cfg, tmp_path, caplog
+):
+    caplog.set_level("DEBUG")
+    cfg["gpg_key"] = SECRET_BLOCK
+    blocks = use_key(backup)
+    result = backup.run()
+    assert blocks == [SECRET_BLOCK]
+    argv, env = fake.argv, fake.calls[-1]["env"]
+    assert argv[1:7] == [
+        "incremental",
+        "--full-if-older-than",
+        "604800s",
+        "--encrypt-key",
+        KEY,
+        "--gpg-options=--trust-model=always",
+    ]
+    assert env["PASSPHRASE"] == SECRET and env["GNUPGHOME"] == f"{cfg['work_dir']}/gnupg"
+    assert all(SECRET not in a and "PGP" not in a for a in argv)
+    assert SECRET not in json.dumps(result) and "PGP PRIVATE" not in caplog.text
+
+    fake.reply("verify_clean")
+    backup.restore("alice", str(tmp_path / "out"))
+    assert fake.argv[1] == "restore" and "--encrypt-key" not in fake.argv
+    assert fake.calls[-1]["env"]["PASSPHRASE"] == SECRET
+    assert backup.verify()["result"] is True
+    assert fake.calls[-1]["env"]["PASSPHRASE"] == SECRET
+
+
+def test_a_secret_key_without_a_passphrase_gets_an_empty_one(backup, fake, cfg, tmp_path):
+    # duplicity asks on its stdin for a PASSPHRASE it needs and does not find.
+    cfg.update(gpg_key=SECRET_BLOCK, passphrase=None)
+    use_key(backup)
+    assert backup.run()["result"] is True
+    assert fake.calls[-1]["env"]["PASSPHRASE"] == ""
+    fake.reply("verify_clean")
+    backup.restore("alice", str(tmp_path / "out"))
+    assert fake.calls[-1]["env"]["PASSPHRASE"] == ""
+
+
+def test_a_public_key_backs_up_but_verify_and_restore_are_refused(backup, fake, cfg, tmp_path):
+    cfg["gpg_key"] = PUBLIC_BLOCK
+    use_key(backup, secret=False)
+    assert backup.run()["result"] is True
+    assert KEY in fake.argv
+    # The pillar's passphrase is no use to a public key: duplicity must not try to decrypt.
+    assert fake.calls[-1]["env"]["PASSPHRASE"] == ""
+    fake.reply("remove_nothing")
+    assert backup.cleanup()["result"] is True
+    calls = len(fake.calls)
+
+    with pytest.raises(CommandExecutionError) as info:
+        backup.restore("alice", str(tmp_path / "out"))
+    assert str(info.value).startswith(
+        f"backup.restore needs the secret key, but pillar 'backup:gpg_key' holds only the "
+        f"public key {KEY}: put the secret key (gpg --armor --export-secret-keys {KEY}) in "
+        "backup:gpg_key in secrets/hub.sls, or run duplicity where the secret key is"
+    )
+    verify = backup.verify()
+    assert verify["result"] is False and verify["error"].startswith("backup.verify needs the")
+    assert backup.__context__["retcode"] == 1
+    assert len(fake.calls) == calls
+
+
+def test_a_new_key_or_a_switch_to_or_from_a_key_starts_a_new_full_chain(backup, fake, cfg):
+    fake.reply("run_incremental")
+    backup.run()  # the passphrase
+    cfg["gpg_key"] = PUBLIC_BLOCK
+    use_key(backup, KEY, secret=False)
+    result = backup.run()
+    assert fake.argv[1] == "full" and result["key_changed"] is True
+    assert "passphrase_changed" not in result
+    result = backup.run()
+    assert fake.argv[1] == "incremental" and "key_changed" not in result
+    # The same key with its secret part, and another passphrase: the same chain goes on.
+    cfg.update(gpg_key=SECRET_BLOCK, passphrase="the key's passphrase")
+    use_key(backup, KEY, secret=True)
+    assert "key_changed" not in backup.run() and fake.argv[1] == "incremental"
+
+    use_key(backup, OTHER_KEY)
+    assert backup.run()["key_changed"] is True and fake.argv[1] == "full"
+    with open(os.path.join(cfg["work_dir"], "passphrase.fingerprint")) as handle:
+        assert json.load(handle) == {"key": OTHER_KEY}
+    backup.run()
+    assert fake.argv[1] == "incremental"
+
+    cfg["gpg_key"] = None
+    result = backup.run()
+    assert result["key_changed"] is True and fake.argv[1] == "full"
+    assert "--encrypt-key" not in fake.argv
+
+
+def test_decryption_failures_with_a_key_say_what_to_do(backup, fake, cfg, tmp_path):
+    cfg["gpg_key"] = SECRET_BLOCK
+    use_key(backup)
+    fake.reply(None, returncode=31, stderr="gpg: public key decryption failed: Bad passphrase\n")
+    with pytest.raises(CommandExecutionError, match=f"does not unlock the secret key {KEY}"):
+        backup.restore("alice", str(tmp_path / "out"))
+    fake.reply(None, returncode=31, stderr="gpg: decryption failed: No secret key\n")
+    with pytest.raises(CommandExecutionError, match="encrypted to another key than"):
+        backup.restore("alice", str(tmp_path / "out"))
+
+    cfg["gpg_key"] = PUBLIC_BLOCK
+    use_key(backup, secret=False)
+    fake.reply("\n".join(["ERROR 31 GPGError", ". gpg: decryption failed: No secret key", ""]), 31)
+    result = backup.run()
+    assert f"holds only the public key {KEY}" in result["error"]
+    assert "to rebuild its cache" in result["error"]
+
+
+def test_neither_passphrase_nor_key(backup, fake, cfg):
+    cfg.update(passphrase=None, gpg_key=None)
+    result = backup.run()
+    assert result["error"] == (
+        "pillar 'backup:passphrase' is not set (secrets/hub.sls), nor 'backup:gpg_key': "
+        "backups are encrypted with one of them"
+    )
+    assert fake.calls == []
+
+
+class FakeGpg:
+    """
+    Stands in for ``_gpg``: a keyring ``{fingerprint: has its secret}``; an imported
+    "block" is lines ``<fingerprint> public|secret``.
+    """
+
+    def __init__(self):
+        self.keys, self.calls = {}, []
+
+    def __call__(self, paths, args, stdin=None):
+        self.calls.append(args[-1])
+        if args[-1] == "--list-keys":
+            return "".join(self.listing("pub", "sub", f, "") for f in self.keys)
+        if args[-1] == "--list-secret-keys":
+            return "".join(self.listing("sec", "ssb", f, "+") for f, s in self.keys.items() if s)
+        if args[-1] == "--import":
+            for line in stdin.splitlines():
+                fingerprint, part = line.split()
+                self.keys[fingerprint] = self.keys.get(fingerprint) or part == "secret"
+        elif args[-2] == "--delete-secret-and-public-keys":
+            del self.keys[args[-1]]
+        return ""
+
+    @staticmethod
+    def listing(primary, sub, fingerprint, secret):
+        return (
+            f"{primary}:-:255:22:{fingerprint[-16:]}:1:::-:::scESC:::{secret}::ed25519:::0:\n"
+            f"fpr:::::::::{fingerprint}:\n"
+            f"{sub}:-:255:18:3E0EC48F466EB966:1::::::e:::{secret}::cv25519::\n"
+            f"fpr:::::::::CA53B58F7CB287689468075C3E0EC48F466EB966:\n"
+        )
+
+
+def test_the_key_is_imported_once_and_the_keyring_holds_it_alone(cfg):
+    module = module_for(cfg)
+    gpg = module._gpg = FakeGpg()
+    paths = module._paths(cfg)
+    key = module._install_key(paths, f"{KEY} secret")
+    assert (key.fingerprint, key.secret) == (KEY, True)
+    assert gpg.calls.count("--import") == 1
+    assert "max-cache-ttl 0" in open(paths.agent_conf).read()
+    module._install_key(paths, f"{KEY} secret")
+    assert gpg.calls.count("--import") == 1  # unchanged: only listed
+
+    # Cut down to the public key: the secret key leaves the hub.
+    assert module._install_key(paths, f"{KEY} public").secret is False
+    assert gpg.keys == {KEY: False}
+    module._install_key(paths, f"{OTHER_KEY} secret")
+    assert gpg.keys == {OTHER_KEY: True}
+    with pytest.raises(CommandExecutionError, match="must hold one OpenPGP key, gpg found 2"):
+        module._install_key(paths, f"{KEY} public\n{OTHER_KEY} secret")
+    assert gpg.keys == {}
+
+
+def test_a_passphrase_hub_runs_no_gpg_and_drops_keys_a_gpg_key_left(backup, fake, cfg):
+    gpg = backup._gpg = FakeGpg()
+    backup.run()
+    assert gpg.calls == []
+    cfg["gpg_key"] = f"{KEY} secret"
+    backup.run()
+    assert gpg.keys == {KEY: True} and KEY in fake.argv
+    cfg["gpg_key"] = None
+    backup.run()
+    assert gpg.keys == {} and "--encrypt-key" not in fake.argv
+    calls = len(gpg.calls)
+    backup.run()
+    assert len(gpg.calls) == calls

@@ -329,3 +329,69 @@ def test_backup_paths_must_be_absolute():
     pillar = site_pillar()
     pillar["backup"]["work_dir"] = "var/lib/backup"
     assert "'backup:work_dir' must be an absolute path" in errors_of(HUB, pillar)
+
+
+# --- backup:gpg_key --------------------------------------------------------------------
+
+PUBLIC_KEY_BLOCK = (
+    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEaUtQ2BYJKwYBBAHaRw8BAQdA\n=abcd\n"
+    "-----END PGP PUBLIC KEY BLOCK-----\n"
+)
+PRIVATE_KEY_BLOCK = PUBLIC_KEY_BLOCK.replace("PUBLIC", "PRIVATE")
+
+
+@pytest.mark.parametrize("block", [PUBLIC_KEY_BLOCK, PRIVATE_KEY_BLOCK])
+def test_a_gpg_key_stands_in_for_the_backup_passphrase(block):
+    pillar = site_pillar()
+    del pillar["backup"]["passphrase"]
+    pillar["backup"]["gpg_key"] = block
+    hub = deploy.build(HUB, pillar, DEFAULTS)
+    assert hub["backup"]["gpg_key"] == block and hub["backup"]["passphrase"] is None
+
+
+def test_without_passphrase_and_gpg_key_the_error_names_both():
+    pillar = site_pillar()
+    del pillar["backup"]["passphrase"]
+    assert (
+        "'backup:passphrase' is missing: put it (or 'backup:gpg_key') in secrets/hub.sls"
+        in errors_of(HUB, pillar)
+    )
+
+
+def test_disabled_backups_need_neither():
+    pillar = site_pillar()
+    del pillar["backup"]["passphrase"]
+    pillar["backup"]["enabled"] = False
+    assert deploy.build(HUB, pillar, DEFAULTS)["backup"]["gpg_key"] is None
+
+
+def test_a_gpg_key_is_a_secret_of_the_hub():
+    pillar = site_pillar(secrets=())
+    pillar["backup"]["gpg_key"] = PRIVATE_KEY_BLOCK
+    message = errors_of("node1.example.edu", pillar)
+    assert "'backup:gpg_key' is a secret of the hub but reached 'node1.example.edu'" in message
+    assert "mDMEaUtQ" not in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "6B3E296D875236EE4E056ADD7014EBA0F79553CF",  # a fingerprint, not a key
+        "-----BEGIN PGP MESSAGE-----\nhQEMA\n-----END PGP MESSAGE-----\n",
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlFgEaUtQ\n",  # cut short
+        PUBLIC_KEY_BLOCK.replace("END PGP PUBLIC", "END PGP PRIVATE"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1r\n-----END OPENSSH PRIVATE KEY-----\n",
+    ],
+)
+def test_a_gpg_key_that_is_no_armored_key_block_is_refused_without_showing_it(value):
+    pillar = site_pillar()
+    pillar["backup"]["gpg_key"] = value
+    message = errors_of(HUB, pillar)
+    assert "'backup:gpg_key' must be an ASCII-armored OpenPGP key block" in message
+    assert value.strip().splitlines()[-1] not in message
+
+
+def test_a_gpg_key_must_be_text():
+    pillar = site_pillar()
+    pillar["backup"]["gpg_key"] = ["-----BEGIN PGP PUBLIC KEY BLOCK-----"]
+    assert "'backup:gpg_key' must be a str, got list" in errors_of(HUB, pillar)

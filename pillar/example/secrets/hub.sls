@@ -11,3 +11,10 @@ auth:
     client_secret: replace-with-the-oauth-client-secret
 backup:
   passphrase: replace-with-a-long-random-passphrase
+  # Or, instead of (or with) the passphrase: encrypt to a GPG key. An armored secret key
+  # (its passphrase in `passphrase`) lets the hub verify and restore; a public key alone
+  # lets it back up only (restore where the secret key is).
+  # gpg_key: |
+  #   -----BEGIN PGP PUBLIC KEY BLOCK-----
+  #   ...
+  #   -----END PGP PUBLIC KEY BLOCK-----
