@@ -125,9 +125,9 @@ def test_every_node_holds_the_current_student_image(lab):
 
 def test_user_outside_the_allowed_list_is_refused(lab, ca_file):
     with pytest.raises(LoginRefused) as refused:
-        Student("carol", ca_file).login()
+        Student("mallory", ca_file).login()
     assert refused.value.status == 403
-    assert account(lab, "carol") is None
+    assert account(lab, "mallory") is None
 
 
 def test_account_outside_the_hosted_domain_is_refused(lab, ca_file):
