@@ -86,6 +86,23 @@ def usage_of(path, usage):
     }
 
 
+def backup_summary(status):
+    """The part of backup.status an overview needs (salt-run backup.status has the rest)."""
+    if not status.get("enabled", True):
+        return "disabled (backup:enabled is false)"
+    failed = sorted(
+        name for name, last in (status.get("last_results") or {}).items()
+        if isinstance(last, dict) and not last.get("result", True)
+    )  # fmt: skip
+    return {
+        "time": status.get("last_backup") or "none",
+        "age": status.get("age_human"),
+        "stale": status.get("stale"),
+        "last failed": failed or "none",
+        "target": status.get("target"),
+    }
+
+
 def summarize(hub_id, hub_replies, node_ids, node_replies):
     """
     The report and its problems (a pure function) from the hub's ``{function: reply}``
@@ -123,10 +140,10 @@ def summarize(hub_id, hub_replies, node_ids, node_replies):
     else:
         problems.append(f"last cull: {cull}")
     ok, backup = results["backup.status"]
-    hub["last backup"] = backup
+    hub["last backup"] = backup_summary(backup) if ok else backup
     if not ok:
         problems.append(f"backup: {backup}")
-    elif isinstance(backup, dict) and backup.get("stale"):
+    elif backup.get("enabled", True) and backup.get("stale"):
         problems.append(f"backup: the last backup is stale ({backup.get('age_human', '?')} old)")
     ok, usage = results["disk.usage"]
     hub["/home"] = usage_of("/home", usage) if ok else usage

@@ -42,6 +42,8 @@ def test_a_healthy_cluster():
     assert hub["users"] == {"in the hub": 2, "admins": ["labadmin"], "system accounts": 2}
     assert list(hub["running servers"]) == ["alice"]
     assert hub["last cull"] == {"time": "2026-11-30T09:00:00+00:00", "stopped": ["bob"]}
+    assert hub["last backup"]["time"] == "2026-11-30T11:05:00Z"
+    assert hub["last backup"]["stale"] is False and hub["last backup"]["last failed"] == "none"
     assert hub["/home"]["mount"] == "/home" and hub["/home"]["used"] == "12% of 100 GiB"
     assert report["nodes"]["node1"] == {"jupyter-alice": "200 MiB of 1024 MiB, running"}
     assert report["nodes"]["node2"] == "no student containers"
@@ -96,3 +98,10 @@ def test_a_missing_or_crashing_function_is_a_problem_in_one_line():
     assert runner.summarize("hub", replies, [], {})[1] == [
         "backup: 'backup.status' is not available."
     ]
+
+
+def test_backup_summary_names_failed_functions_and_disabled_backups():
+    status = {"last_backup": "t", "age_human": "5m", "stale": False, "target": "sftp://x",
+              "last_results": {"run": {"result": False}, "verify": {"result": True}}}  # fmt: skip
+    assert runner.backup_summary(status)["last failed"] == ["run"]
+    assert runner.backup_summary({"enabled": False}).startswith("disabled")
