@@ -233,14 +233,8 @@ def _trust_target_host(cfg, paths):
     if port and port != 22:
         address = f"[{address}]:{port}"
     contents = "".join(f"{address} {key}\n" for key in keys)
-    try:
-        with open(paths.known_hosts, encoding="utf-8") as handle:
-            if handle.read() == contents:
-                return
-    except FileNotFoundError:
-        pass
     os.makedirs(os.path.dirname(paths.known_hosts), mode=0o700, exist_ok=True)
-    _write_text(paths.known_hosts, contents)
+    _write_if_changed(paths.known_hosts, contents)
     log.info("backup: known_hosts now holds %d host key(s) of %s", len(keys), host)
 
 
@@ -707,6 +701,18 @@ def _write_text(path, text):
     os.replace(tmp, path)
 
 
+def _write_if_changed(path, text):
+    """:func:`_write_text` unless ``path`` already holds ``text``; True when it wrote."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return False
+    except FileNotFoundError:
+        pass
+    _write_text(path, text)
+    return True
+
+
 def _write_json(path, data):
     _write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
@@ -892,13 +898,8 @@ def _remove_keys(paths, keys=None):
 def _configure_agent(paths):
     """gpg-agent of the module's GnuPG home caches no passphrase (AGENT_CONF)."""
     paths.make()
-    try:
-        with open(paths.agent_conf, encoding="utf-8") as handle:
-            if handle.read() == AGENT_CONF:
-                return
-    except FileNotFoundError:
-        pass
-    _write_text(paths.agent_conf, AGENT_CONF)
+    if not _write_if_changed(paths.agent_conf, AGENT_CONF):
+        return
     # An agent already running (it outlives gpg) reads the file again; none is started.
     with contextlib.suppress(OSError):
         command = ["gpgconf", "--homedir", paths.gnupg, "--reload", "gpg-agent"]

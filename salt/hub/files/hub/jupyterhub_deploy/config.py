@@ -27,10 +27,9 @@ AUTHENTICATORS = {
 
 # Least-privilege scopes of our own services' API tokens (pillar hub:api_tokens), by name.
 SERVICE_SCOPES = {
-    # salt's runners and the end-to-end tests: see users and servers, stop servers.
+    # salt (_modules/jupyterhub.py: culling, stats, status) and the end-to-end tests:
+    # see users and servers, stop servers.
     "salt": ["list:users", "read:users", "read:users:activity", "read:servers", "delete:servers"],
-    # the activity logger (salt/stats): who is active.
-    "stats": ["list:users", "read:users:activity", "read:servers"],
 }
 
 
