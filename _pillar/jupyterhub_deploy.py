@@ -85,6 +85,7 @@ SPECIAL = {
     "auth:shared_password:admin_password": {"kind": "str", "null": True},
     "spawner:mem_limit": {"kind": "size"},
     "spawner:cpu_limit": {"kind": "float", "null": True},
+    "spawner:concurrent_starts": {"kind": "int", "null": True, "min": 0},
     "spawner:start_timeout": {"kind": "duration"},
     "spawner:http_timeout": {"kind": "duration"},
     "cull:interval": {"kind": "duration"},
@@ -318,6 +319,8 @@ def _type_problem(spec, value):
     }[kind]
     if not isinstance(value, expected) or (kind != "bool" and isinstance(value, bool)):
         return f"must be a {kind}, got {type(value).__name__} {value!r}"
+    if "min" in spec and value < spec["min"]:
+        return f"must be at least {spec['min']}, got {value!r}"
     if "choices" in spec and value not in spec["choices"]:
         return f"must be one of {', '.join(spec['choices'])}, got {value!r}"
     return None

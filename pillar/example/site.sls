@@ -141,7 +141,9 @@ spawner:
   mem_limit: 1G
   # CPU limit in cores (null: none).
   cpu_limit: null
-  # How long a spawn may take, and the server's first HTTP answer.
+  # Servers starting at once (the rest wait their turn); null: the nodes' cores in all.
+  concurrent_starts: null
+  # How long a spawn may take (waiting for a turn included), and the server's first HTTP answer.
   start_timeout: 5m
   http_timeout: 2m
   # Mount the nbgrader exchange (nfs:exchange_dir) into every student server.

@@ -205,7 +205,7 @@ def test_lab_site(lab):
     assert (
         c.SwarmSystemUserSpawner.image == "172.30.77.10:5000/jupyterhub-deploy/singleuser:current"
     )
-    burst = {f"student{n:02d}" for n in range(1, 11)}
+    burst = {f"student{n:02d}" for n in range(1, 41)}  # benchmarks/burst.py's class
     assert c.Authenticator.allowed_users == {"alice", "bob", "carol", "labadmin"} | burst
     assert c.GoogleOAuthenticator.oauth_callback_url == "https://localhost:8443/hub/oauth_callback"
 

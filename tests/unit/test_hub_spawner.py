@@ -57,7 +57,8 @@ class FakeDocker:
             return {"ID": "svc0123456789"}
         if method == "tasks":
             status = {"State": self.state, "Err": self.err} if self.err else {"State": self.state}
-            return [{"Status": status, "NodeID": "n0de1d"}] if self.service else []
+            task = {"ServiceID": "svc0123456789", "Status": status, "NodeID": "n0de1d"}
+            return [task] if self.service else []
         if method == "inspect_node":
             return {"Description": {"Hostname": "node1"}}
         if method == "remove_service":
@@ -92,7 +93,12 @@ def make_spawner(name="alice", docker=None, **config):
     settings.update(config)
     spawner = SwarmSystemUserSpawner(user=user, hub=hub, log=LOG, **settings)
     spawner.docker = docker or FakeDocker()
+    spawner.wait_until_listening = _listening  # no server answers in unit tests
     return spawner
+
+
+async def _listening(ip, port):
+    return None
 
 
 def start(spawner):
@@ -272,3 +278,59 @@ def test_server_address_is_the_running_tasks_own_ip():
 
     spawner.get_task = get_task
     assert asyncio.run(spawner.get_ip_and_port()) == ("10.0.1.31", spawner.port)
+
+
+def test_servers_start_in_turn_and_the_queued_one_is_told():
+    """concurrent_starts=1: the second start waits until the first server's port answers."""
+    events = []
+
+    async def go():
+        gate = asyncio.Event()
+        first = make_spawner("alice", concurrent_starts=1)
+        second = make_spawner("bob", concurrent_starts=1)
+        for spawner in (first, second):
+            spawner.load_state({"user_id": 10001, "group_id": 10001})
+
+        async def first_listening(ip, port):
+            events.append("alice listening?")
+            await gate.wait()
+
+        first.wait_until_listening = first_listening
+        one = asyncio.ensure_future(first.start())
+        while "alice listening?" not in events:
+            await asyncio.sleep(0.01)
+        two = asyncio.ensure_future(second.start())
+        await asyncio.sleep(0.05)
+        assert second.docker.created == []  # still waiting for its turn
+        gate.set()
+        await asyncio.gather(one, two)
+        return [e["message"] for e in second._progress_events]
+
+    messages = asyncio.run(go())
+    assert messages[0] == "Waiting for a turn to start (0 waiting before you)"
+    assert "Starting Jupyter" in messages
+
+
+def test_auto_limit_is_the_workers_cores_and_falls_back_to_two():
+    class NodesDocker(FakeDocker):
+        def __init__(self, nodes):
+            super().__init__()
+            self.nodes = nodes
+
+        async def __call__(self, method, *args, **kwargs):
+            if method == "nodes":
+                if isinstance(self.nodes, Exception):
+                    raise self.nodes
+                return self.nodes
+            return await super().__call__(method, *args, **kwargs)
+
+    worker = {"Spec": {"Role": "worker", "Availability": "active"}, "Status": {"State": "ready"},
+              "Description": {"Resources": {"NanoCPUs": 6_000_000_000}}}  # fmt: skip
+    SwarmSystemUserSpawner._cores.update(value=None, at=0.0)
+    spawner = make_spawner(docker=NodesDocker([worker, worker]))
+    assert asyncio.run(spawner.start_limit()) == 12
+    SwarmSystemUserSpawner._cores.update(value=None, at=0.0)
+    spawner = make_spawner(docker=NodesDocker(RuntimeError("manager down")))
+    assert asyncio.run(spawner.start_limit()) == 2
+    assert asyncio.run(make_spawner(concurrent_starts=5).start_limit()) == 5
+    SwarmSystemUserSpawner._cores.update(value=None, at=0.0)

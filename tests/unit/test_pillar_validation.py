@@ -78,6 +78,14 @@ def test_wrong_type_is_refused():
     assert "'backup:keep_full' must be a int, got str 'two'" in errors_of(HUB, pillar)
 
 
+def test_a_negative_start_limit_is_refused_and_null_means_auto():
+    pillar = site_pillar()
+    pillar["spawner"]["concurrent_starts"] = -1
+    assert "'spawner:concurrent_starts' must be at least 0, got -1" in errors_of(HUB, pillar)
+    pillar["spawner"]["concurrent_starts"] = None
+    assert deploy.build(HUB, pillar, DEFAULTS)["spawner"]["concurrent_starts"] is None
+
+
 def test_boolean_is_not_taken_for_a_number():
     pillar = site_pillar()
     pillar["registry"] = {"port": True}

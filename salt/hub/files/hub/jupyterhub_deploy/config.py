@@ -149,6 +149,7 @@ def configure(c, settings):
     s.mem_limit = str(spawner["mem_limit"])
     if spawner.get("cpu_limit"):
         s.cpu_limit = float(spawner["cpu_limit"])
+    s.concurrent_starts = spawner["concurrent_starts"]
     s.start_timeout = int(spawner["start_timeout"])
     s.http_timeout = int(spawner["http_timeout"])
     s.uid_min = int(users["student_uid_min"])

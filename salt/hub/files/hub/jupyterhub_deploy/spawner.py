@@ -14,14 +14,20 @@ part itself:
   #311: the uid in the container is the uid that owns the home);
 - the uid comes from the spawner state (filled by our authenticator from restuser), else
   from restuser, else from ``fixed_accounts`` (staff); a missing uid, or one outside the
-  student range that is not a staff account, refuses the spawn with a clear message.
+  student range that is not a staff account, refuses the spawn with a clear message;
+- at class start, servers start in turn (``concurrent_starts``), the swarm's tasks are
+  listed once for all waiting spawns, and a server counts as up the moment its port
+  answers (``pacing.py``).
 """
 
 import asyncio
+import time
 
+from docker.types import ContainerSpec, EndpointSpec, Placement, Resources, TaskTemplate
 from dockerspawner import SwarmSpawner
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
+from .pacing import StartQueue, TaskBoard, schedulable_cores, wait_for_listener
 from .restuser import (
     DEFAULT_SOCKET,
     RestuserClient,
@@ -116,6 +122,28 @@ class SwarmSystemUserSpawner(SwarmSpawner):
         """,
     )
 
+    concurrent_starts = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="""
+        How many servers may be starting at once (pillar spawner:concurrent_starts); the
+        rest wait their turn, first come first served, and their progress page says so.
+        Starting Jupyter is CPU-bound on the nodes: all at once, every start slows every
+        other and they all finish near the end. None (the default): the CPU cores of the
+        nodes servers run on, as swarm reports them (re-read every minute). 0: no limit.
+        """,
+    )
+
+    task_poll_interval = Float(
+        0.5,
+        config=True,
+        help="""
+        Seconds between listings of the swarm's tasks while servers start. One listing
+        serves every waiting spawn.
+        """,
+    )
+
     user_id = Integer(
         -1,
         help="""
@@ -128,6 +156,11 @@ class SwarmSystemUserSpawner(SwarmSpawner):
         -1,
         help="The user's primary gid, found like user_id.",
     )
+
+    # Shared by every spawner in the hub process, like dockerspawner's client and executor.
+    _task_board = TaskBoard()
+    _start_queue = StartQueue()
+    _cores = {"value": None, "at": 0.0}
 
     @default("cmd")
     def _default_cmd(self):
@@ -277,15 +310,100 @@ class SwarmSystemUserSpawner(SwarmSpawner):
         # uid (or a lookup) is always what the service runs as.
         self.extra_container_spec = self.service_container_spec()
         self.extra_placement_spec = self.service_placement_spec()
-        self.log.info(
-            "Starting %s for %s as %s:%s on %s",
-            self.service_name,
-            self.user.name,
-            self.user_id,
-            self.group_id,
-            "any node" if self.single_host else self.node_constraints,
+        self._progress_events = []
+        queue, limit = self._start_queue, await self.start_limit()
+        if queue.full(limit):
+            self._report(5, f"Waiting for a turn to start ({queue.waiting} waiting before you)")
+        async with queue.slot(limit):
+            self.log.info(
+                "Starting %s for %s as %s:%s on %s",
+                self.service_name,
+                self.user.name,
+                self.user_id,
+                self.group_id,
+                "any node" if self.single_host else self.node_constraints,
+            )
+            self._report(20, "Asking the cluster for a place to run your server")
+            ip, port = await super().start()
+            self._report(70, "Starting Jupyter")
+            # Until the port answers, so the hub's own check (with backoff) passes at once.
+            await self.wait_until_listening(ip, port)
+            return ip, port
+
+    async def wait_until_listening(self, ip, port):
+        """Until the server's port answers (at most http_timeout; the hub checks again)."""
+        if not await wait_for_listener(ip, port, self.http_timeout):
+            self.log.warning("%s: %s:%s did not answer within %ss", self.service_name,
+                             ip, port, self.http_timeout)  # fmt: skip
+
+    async def start_limit(self):
+        """concurrent_starts, or (None) the cores of the nodes servers may start on."""
+        if self.concurrent_starts is not None:
+            return self.concurrent_starts
+        cache = self._cores
+        if cache["value"] is None or time.monotonic() - cache["at"] > 60:
+            try:
+                cache["value"] = schedulable_cores(await self.docker("nodes"), self.single_host)
+            except Exception as exc:  # noqa: BLE001 - a guess is better than no start
+                self.log.warning("Cannot list the swarm's nodes (%s): 2 starts at a time", exc)
+                cache["value"] = cache["value"] or 2
+            cache["at"] = time.monotonic()
+        return cache["value"]
+
+    def _report(self, progress, message):
+        self._progress_events.append({"progress": progress, "message": message})
+
+    async def progress(self):
+        """Progress events for the spawn-pending page (JupyterHub stops reading when done)."""
+        sent = 0
+        while True:
+            events = getattr(self, "_progress_events", [])
+            while sent < len(events):
+                yield events[sent]
+                sent += 1
+            await asyncio.sleep(0.5)
+
+    async def create_object(self):
+        """
+        Create the service and return at once.
+
+        SwarmSpawner.create_object builds the same spec but then polls for the first task
+        with a one-second sleep; start_object waits for the task instead.
+        """
+        container = ContainerSpec(
+            image=self.image,
+            env=self.get_env(),
+            args=await self.get_command(),
+            mounts=self.mounts,
+            **self.extra_container_spec,
         )
-        return await super().start()
+        resources = Resources(
+            mem_limit=self.mem_limit,
+            mem_reservation=self.mem_guarantee,
+            cpu_limit=int(self.cpu_limit * 1e9) if self.cpu_limit else None,
+            cpu_reservation=int(self.cpu_guarantee * 1e9) if self.cpu_guarantee else None,
+            **self.extra_resources_spec,
+        )
+        placement = Placement(
+            **{"constraints": None, "preferences": None, "platforms": None,
+               **self.extra_placement_spec}
+        )  # fmt: skip
+        task = TaskTemplate(
+            container_spec=container,
+            resources=resources,
+            networks=[self.network_name] if self.network_name else [],
+            placement=placement,
+            **self.extra_task_spec,
+        )
+        endpoint = {} if self.use_internal_ip else {"ports": {None: (self.port, "tcp")}}
+        endpoint.update(self.extra_endpoint_spec)
+        return await self.docker(
+            "create_service",
+            task_template=task,
+            endpoint_spec=EndpointSpec(**endpoint),
+            name=self.service_name,
+            **self.extra_create_kwargs,
+        )
 
     async def start_object(self):
         """
@@ -294,11 +412,12 @@ class SwarmSystemUserSpawner(SwarmSpawner):
         SwarmSpawner counts a rejected task as "not ready yet" and swarm keeps replacing it,
         so an image missing on a node with the registry unreachable held the spawn until
         start_timeout. The rejection's reason (e.g. "No such image") is the error here.
+        The tasks come from the shared TaskBoard: one listing for every waiting spawn.
         """
-        delay = 1.0
+        reported_node = False
         while True:
-            tasks = await self.docker("tasks", filters={"service": self.service_name})
-            if not tasks:
+            tasks = await self._task_board.tasks(lambda: self.docker("tasks"), self.service_id)
+            if not tasks and await self.get_object() is None:
                 raise SpawnRefused(f"{self.service_name} has no task: the service is gone")
             states = [str((t.get("Status") or {}).get("State", "")).lower() for t in tasks]
             if "running" in states:
@@ -317,8 +436,11 @@ class SwarmSystemUserSpawner(SwarmSpawner):
                         f"Your server could not start on {node}: {reason} (image {self.image}). "
                         "Please tell the course staff."
                     )
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 5)
+                if task.get("NodeID") and not reported_node:
+                    reported_node = True
+                    node = await self._node_name(task["NodeID"])
+                    self._report(40, f"Starting your server's container on {node}")
+            await asyncio.sleep(self.task_poll_interval)
 
     async def _node_name(self, node_id):
         if not node_id:
