@@ -13,14 +13,22 @@ alone); and what one spawn costs in CPU-seconds, measured from /proc for the who
 machine (every lab host is a container on it) and broken down by component.
 """
 
-import argparse
 import json
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from benchmarks.common import REPO, CpuMeter, Record, ensure_lab, idle_rate, plot, summary
+from benchmarks.common import (
+    REPO,
+    CpuMeter,
+    Record,
+    arguments,
+    ensure_lab,
+    idle_rate,
+    plot,
+    summary,
+)
 from tests.e2e.hubclient import BASE, Student, execute_request
 
 PHASES = ("login", "spawn", "open", "kernel", "execute")
@@ -206,9 +214,7 @@ def floor(names, auth, ca_file, background):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="benchmarks/run burst", description=__doc__.split("\n\n")[0]
-    )
+    parser = arguments("burst", __doc__)
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--window", type=float, default=10.0, help="seconds over which they arrive")
     parser.add_argument("--auth", choices=["google", "shared_password"], default="google")

@@ -6,6 +6,7 @@ to ``benchmarks/results/<name>.json`` (the latest run, which docs/performance.md
 with the machine it ran on.
 """
 
+import argparse
 import datetime
 import json
 import os
@@ -15,9 +16,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results"
+# The smoke tests point this elsewhere, so they never overwrite the recorded run.
+RESULTS = Path(os.environ.get("JHD_BENCH_RESULTS", REPO / "benchmarks" / "results"))
 LAB = REPO / "script" / "lab"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def arguments(name, doc):
+    """The argument parser of `benchmarks/run NAME`, described by the module's first paragraph."""
+    return argparse.ArgumentParser(prog=f"benchmarks/run {name}", description=doc.split("\n\n")[0])
 
 
 def machine():
@@ -62,7 +69,7 @@ class Record:
     def save(self):
         path = self.path()
         path.write_text(json.dumps(self.data, indent=2, sort_keys=False) + "\n")
-        print(f"record: {path.relative_to(REPO)}")
+        print(f"record: {path}")
         return path
 
 
@@ -219,4 +226,4 @@ def plot(path, title, xlabel, ylabel, series, notes=None):
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    print(f"plot: {Path(path).relative_to(REPO)}")
+    print(f"plot: {path}")

@@ -9,12 +9,11 @@ highstate's per-host time is the sum of its states' durations and the slowest st
 listed (the profile of a re-apply).
 """
 
-import argparse
 import json
 import subprocess
 import time
 
-from benchmarks.common import LAB, REPO, Record, ensure_lab, plot
+from benchmarks.common import LAB, REPO, Record, arguments, ensure_lab, plot
 
 LAB_STATE = REPO / ".lab"
 
@@ -81,6 +80,13 @@ def print_reapply(label, runs):
               f"slowest {h.get('slowest', [])[:3]}")  # fmt: skip
 
 
+def lab_hosts():
+    """The minion ids of the running lab."""
+    out = subprocess.run(["docker", "ps", "--format", "{{.Names}}", "--filter", "name=jhd-"],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    return [name.removeprefix("jhd-") for name in out]
+
+
 def remove_lab_images():
     """Every image the lab made (its base and host images), so the next up is cold."""
     subprocess.run([str(LAB), "down", "--volumes"], check=True, stdout=subprocess.DEVNULL)
@@ -92,14 +98,14 @@ def remove_lab_images():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="benchmarks/run deploy", description=__doc__.split("\n\n")[0]
-    )
+    parser = arguments("deploy", __doc__)
     cold = "first remove the lab and its images (a cold up: 7+ minutes)"
     parser.add_argument("--cold", action="store_true", help=cold)
     fresh = "first remove the lab's containers and volumes (every host's first highstate)"
     parser.add_argument("--fresh", action="store_true", help=fresh)
-    parser.add_argument("--nodes", default="1,2,3", help="node counts for the re-apply curve")
+    nodes = "node counts for the re-apply curve ('': the lab as it is)"
+    parser.add_argument("--nodes", default="1,2,3", help=nodes)
+    parser.add_argument("--warm-ups", type=int, default=2, help="warm `lab up` runs to time")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--name", default="deploy")
     args = parser.parse_args(argv)
@@ -116,19 +122,25 @@ def main(argv=None):
         record["fresh_first_highstate"] = newest_highstate()
         print(f"lab up on fresh hosts: {record['fresh_up']}")
     lab = ensure_lab()
-    record["warm_up"] = [lab_up() for _ in range(2)]
-    record["warm_up_highstate"] = newest_highstate()
-    changes = sum(h.get("changed", 0) for h in record["warm_up_highstate"].values())
-    print(f"warm lab up: {[r['wall_s'] for r in record['warm_up']]} s (changes: {changes})")
+    if args.warm_ups:
+        record["warm_up"] = [lab_up() for _ in range(args.warm_ups)]
+        record["warm_up_highstate"] = newest_highstate()
+        changes = sum(h.get("changed", 0) for h in record["warm_up_highstate"].values())
+        print(f"warm lab up: {[r['wall_s'] for r in record['warm_up']]} s (changes: {changes})")
 
     curve = {}
-    for nodes in [int(n) for n in args.nodes.split(",")]:
+    counts = [int(n) for n in args.nodes.split(",") if n.strip()]
+    for nodes in counts:
         lab_up("--nodes", str(nodes))
-        runs = reapply(lab, args.repeats)
-        curve[str(nodes)] = runs
-        print_reapply(f"{nodes} node(s)", runs)
+        curve[str(nodes)] = reapply(lab, args.repeats)
+        print_reapply(f"{nodes} node(s)", curve[str(nodes)])
+    if counts:
+        lab_up()  # back to the default lab
+    else:
+        nodes = sum(1 for host in lab_hosts() if host.startswith("node"))
+        curve[str(nodes)] = reapply(lab, args.repeats)
+        print_reapply(f"{nodes} node(s), the lab as it is", curve[str(nodes)])
     record["reapply"] = curve
-    lab_up()  # back to the default lab
     record.save()
     xs = sorted(int(n) for n in curve)
 

@@ -9,7 +9,6 @@ master does for a minion, in one process), timed as whole commands against a bar
 ``build`` called in-process.
 """
 
-import argparse
 import importlib.util
 import shutil
 import statistics
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.common import REPO, Record, plot
+from benchmarks.common import REPO, Record, arguments, plot
 
 SALT_CALL = REPO / ".venv" / "bin" / "salt-call"
 EXAMPLE = REPO / "pillar" / "example"
@@ -131,9 +130,7 @@ def measure(students, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="benchmarks/run render", description=__doc__.split("\n\n")[0]
-    )
+    parser = arguments("render", __doc__)
     parser.add_argument("--students", default="50,500,2000", help="site sizes for the curve")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--name", default="render")
