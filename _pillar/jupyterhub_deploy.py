@@ -25,6 +25,7 @@ import difflib
 import ipaddress
 import os
 import re
+import urllib.parse
 
 import yaml
 
@@ -57,6 +58,11 @@ RESERVED_NAMES = {
     "staff", "sudo", "users", "nogroup", "shadow", "disk",
 }  # fmt: skip
 
+# duplicity's backends that backup:target may name (duplicity 0.8, Debian 12).
+BACKUP_SCHEMES = {"file", "sftp", "scp", "rsync", "s3", "s3+http", "b2", "gs", "webdavs",
+                  "paramiko+sftp", "paramiko+scp", "pexpect+sftp", "pexpect+scp"}  # fmt: skip
+# Uids from here up belong to systemd's dynamic users and to nobody.
+DYNAMIC_UID_MIN = 61184
 DURATION_RE = re.compile(r"^(\d+)\s*([smhdw]?)$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SIZE_RE = re.compile(r"^\d+(\.\d+)?[kmgtKMGT]?$")
@@ -86,6 +92,7 @@ SPECIAL = {
     "spawner:mem_limit": {"kind": "size"},
     "spawner:cpu_limit": {"kind": "float", "null": True},
     "spawner:concurrent_starts": {"kind": "int", "null": True, "min": 0},
+    "spawner:pids_limit": {"kind": "int", "null": True, "min": 64},
     "spawner:start_timeout": {"kind": "duration"},
     "spawner:http_timeout": {"kind": "duration"},
     "cull:interval": {"kind": "duration"},
@@ -160,6 +167,7 @@ def build(minion_id, pillar, defaults):
     _normalise(merged)
     merged["minion_roles"] = roles
     _add_image_names(merged)
+    _add_containment(merged)
     merged.update(salt_settings(roles, merged))
     _add_backup_target(roles, merged)
     return merged
@@ -174,6 +182,14 @@ def _add_image_names(config):
         which: f"{registry}/{images['repository']}/{which}:{images['tag']}"
         for which in ("hub", "singleuser")
     }
+
+
+def _add_containment(config):
+    """``swarm:containment_blocked``: the addresses student containers may not reach (the
+    hub's and the nodes'; salt/swarm/containment.sls)."""
+    roles, hosts = config["roles"], config["hosts"]
+    blocked = [hosts[roles["hub"]]] + [hosts[node] for node in roles["nodes"]]
+    config["swarm"]["containment_blocked"] = sorted(set(blocked))
 
 
 def salt_settings(roles, config):
@@ -344,6 +360,7 @@ def _check_site(config, errors):
     if config["docker"]["live_restore"]:
         errors.append("'docker:live_restore' is refused by Docker on swarm members (hub, nodes)")
     _check_backup(config, errors)
+    _check_cull(config, errors)
     if config["proxy"]["tls"]["source"] == "pillar" and not config["proxy"]["tls"]["certificate"]:
         errors.append("'proxy:tls:certificate' must be set when 'proxy:tls:source' is pillar")
     if config["auth"]["type"] == "google" and not config["auth"]["google"]["client_id"]:
@@ -361,6 +378,8 @@ def _check_backup(config, errors):
                 "'backup:target_host' is the hub itself: backups must leave the hub "
                 "(for a disk of the hub, set 'backup:target' to a file:// URL)"
             )
+    if backup["target"]:
+        _check_backup_target(str(backup["target"]), errors)
     if backup["enabled"] and not backup["target"] and host is None:
         errors.append(
             "'backup:target' or 'backup:target_host' must be set when 'backup:enabled' is true"
@@ -381,6 +400,53 @@ def _check_backup(config, errors):
             f"'backup:target_user' must be a user name ({USERNAME_RE.pattern}), "
             f"got {backup['target_user']!r}"
         )
+
+
+def _check_cull(config, errors):
+    """A server in use reports activity every hub:activity_interval: a shorter timeout
+    would stop servers students are working in."""
+    cull, hub = config["cull"], config["hub"]
+    try:
+        timeout = parse_duration(cull["timeout"])
+        interval = parse_duration(hub["activity_interval"])
+    except ValueError:
+        return  # already reported as a bad duration
+    if cull["enabled"] and timeout < 2 * interval:
+        errors.append(
+            f"'cull:timeout' ({cull['timeout']}) must be at least twice "
+            f"'hub:activity_interval' ({hub['activity_interval']}): activity is only recorded "
+            "that often, so servers in use would look idle and be stopped"
+        )
+
+
+def _check_backup_target(target, errors):
+    """A URL duplicity can use: a known scheme, a host for remote ones, an absolute path."""
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme not in BACKUP_SCHEMES:
+        errors.append(
+            f"'backup:target' {_redact_url(target)!r} must be a duplicity URL: one of "
+            f"{', '.join(s + '://' for s in sorted(BACKUP_SCHEMES))}"
+        )
+    elif parts.scheme == "file":
+        if parts.netloc or not parts.path.startswith("/"):
+            errors.append(
+                f"'backup:target' {target!r} must be file:// and an absolute path "
+                "(file:///srv/backup, three slashes)"
+            )
+    elif not parts.hostname or not parts.path.strip("/"):
+        errors.append(
+            f"'backup:target' {_redact_url(target)!r} needs a host and a path "
+            f"({parts.scheme}://user@host//absolute/path or /relative/path)"
+        )
+
+
+def _redact_url(url):
+    """The URL without a password, if one was written in it."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return url
 
 
 def _check_hosts(config, errors):
@@ -419,6 +485,11 @@ def _check_users(users, errors):
     low, high = users["student_uid_min"], users["student_uid_max"]
     if not 1000 <= low < high:
         errors.append("'users:student_uid_min' must be at least 1000 and below student_uid_max")
+    if high >= DYNAMIC_UID_MIN:
+        errors.append(
+            f"'users:student_uid_max' {high} reaches {DYNAMIC_UID_MIN}-65535: systemd's dynamic "
+            "users and nobody (65534) live there; keep students below"
+        )
     uids = {}
     for name, account in users["staff"].items():
         path = f"users:staff:{name}"

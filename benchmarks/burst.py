@@ -186,11 +186,12 @@ def print_burst(label, fig):
     print("  by component: " + ", ".join(f"{k} {v}" for k, v in top))
 
 
-def floor(names, auth, ca_file, background):
+def floor(lab, names, auth, ca_file, background):
     """One student alone, a few times: the spawn floor, and the CPU-seconds the whole
     machine spends on one spawn (POST to ready, less the idle lab's own use meanwhile)."""
     runs = []
     for name in names:
+        settle(lab, background)
         person = BurstStudent(name, ca_file)
         person.login_with_password(PASSWORD) if auth == "shared_password" else person.login()
         meter = CpuMeter().start()
@@ -209,7 +210,6 @@ def floor(names, auth, ca_file, background):
             "spawn_cpu_s": round(meter.busy - background * meter.elapsed, 2),
             "by_component_cpu_s": meter.by_component,
         })  # fmt: skip
-        time.sleep(2)
     return runs
 
 
@@ -230,9 +230,10 @@ def main(argv=None):
     record = Record(args.name, vars(args))
     with auth_mode(lab, args.auth):
         record["login_burst"] = login_burst(lab, students, args.auth, ca_file)
+        settle(lab)
         background = idle_rate()
         record["background_cpu_per_s"] = round(background, 3)
-        floor_runs = floor(students[: args.floor_runs], args.auth, ca_file, background)
+        floor_runs = floor(lab, students[: args.floor_runs], args.auth, ca_file, background)
         floor_spawn = sorted(r["spawn_s"] for r in floor_runs)[len(floor_runs) // 2]
         spawn_cpu = sorted(r["spawn_cpu_s"] for r in floor_runs)[len(floor_runs) // 2]
         record["floor"] = {
@@ -244,6 +245,7 @@ def main(argv=None):
               f"(idle lab: {background:.2f} CPU-s/s)")  # fmt: skip
         bursts = {}
         for size in sizes(args.curve) or [args.students]:
+            settle(lab, background)
             fig = burst(students[:size], args.window if size > 1 else 0, args.auth, ca_file)
             cores = record["machine"]["cores"]
             fig["cpu_bound_s"] = round(size * spawn_cpu / cores, 2)
@@ -255,7 +257,6 @@ def main(argv=None):
             print(f"  CPU bound {fig['cpu_bound_s']} s -> ratio {fig.get('ratio_to_cpu_bound')};"
                   f" p95 spawn / floor = {fig['p95_spawn_to_floor']}")  # fmt: skip
             bursts[str(size)] = fig
-            time.sleep(5)
         record["bursts"] = bursts
     record.save()
     plot_bursts(record)
@@ -278,6 +279,29 @@ def plot_bursts(record):
         },
         notes=f"{record['machine']['cores']} cores, commit {record['machine']['commit']}",
     )
+
+
+def settle(lab, background=None, timeout=120):
+    """Until no student container is left on any node and the machine is back near idle:
+    swarm removes stopped servers' containers after the hub reports them stopped, and
+    that work must not fall into the next measurement."""
+    deadline = time.monotonic() + timeout
+    nodes = [h for h in lab_hosts() if h.startswith("node")]
+    while time.monotonic() < deadline:
+        left = [
+            n for n in nodes
+            if lab.exec(n, "docker", "ps", "-aq", "--filter", "name=jupyter-").stdout.strip()
+        ]  # fmt: skip
+        if not left and (background is None or idle_rate(2.0) < 2 * background + 0.05):
+            return
+        time.sleep(1)
+    print(f"  (not settled after {timeout} s: measuring anyway)")
+
+
+def lab_hosts():
+    from benchmarks.deploy import lab_hosts as hosts
+
+    return hosts()
 
 
 def sizes(curve):

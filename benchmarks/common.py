@@ -31,10 +31,14 @@ def machine():
     """What the figures were measured on."""
     with open("/proc/meminfo", encoding="ascii") as handle:
         mem_kb = int(handle.readline().split()[1])
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                              check=False).stdout.strip()  # fmt: skip
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"):
+        commit += "+changes"
     return {
         "cores": os.cpu_count(),
         "memory_gb": round(mem_kb / 1024 / 1024, 1),

@@ -141,6 +141,8 @@ spawner:
   mem_limit: 1G
   # CPU limit in cores (null: none).
   cpu_limit: null
+  # Most processes and threads per student server (null: none).
+  pids_limit: 512
   # Servers starting at once (the rest wait their turn); null: the nodes' cores in all.
   concurrent_starts: null
   # How long a spawn may take (waiting for a turn included), and the server's first HTTP answer.

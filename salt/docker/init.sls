@@ -14,6 +14,9 @@ docker-daemon-config:
           max-size: {{ pillar.docker.log_max_size | json }}
           max-file: {{ pillar.docker.log_max_file | string | json }}
         live-restore: {{ pillar.docker.live_restore | json }}
+        # No container may gain privileges through setuid binaries (su, sudo...): student
+        # servers run as the student and stay so.
+        no-new-privileges: {{ pillar.docker.no_new_privileges | json }}
         # The hub's registry speaks plain HTTP on the private network.
         insecure-registries:
           - {{ pillar.registry.address }}

@@ -19,9 +19,10 @@ hub-prepull-imagectl:
 
 hub-prepull-singleuser:
   cmd.run:
+    # Pulls only when the registry's image differs; no `unless` (see hub/image.sls).
     - name: python3 {{ imagectl }} pull --image {{ image }}
-    - unless: python3 {{ imagectl }} pull --image {{ image }} --check
-    - stateful: true
+    - stateful:
+      - test_name: python3 {{ imagectl }} pull --image {{ image }} --plan
     # In a first highstate of every host at once the hub is still building the image.
     - retry:
         attempts: 30

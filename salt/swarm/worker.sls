@@ -1,6 +1,7 @@
 # A node: join the hub's swarm as a worker (token from the hub's mine entry).
 include:
   - docker
+  - swarm.containment
 
 swarm-worker:
   swarm.worker:

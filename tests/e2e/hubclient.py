@@ -3,6 +3,7 @@ A student's browser, as a Python client: it logs in through nginx TLS and the la
 stand-in for Google, starts its server and talks to it over HTTP and websockets.
 """
 
+import contextlib
 import json
 import time
 import urllib.parse
@@ -183,6 +184,23 @@ class Student:
         finally:
             ws.close()
             self.server_api("DELETE", f"/terminals/{name}")
+
+
+@contextlib.contextmanager
+def working_students(names, ca_file):
+    """``{name: Student}`` logged in, each with a server started and its lab page open;
+    servers still running are stopped afterwards."""
+    people = {name: Student(name, ca_file) for name in names}
+    for person in people.values():
+        person.login()
+        person.start_server()
+        person.open_lab()
+    try:
+        yield people
+    finally:
+        for person in people.values():
+            if person.hub_api("GET", f"/users/{person.name}").json().get("servers"):
+                person.stop_server()
 
 
 def execute_request(msg_id, code):

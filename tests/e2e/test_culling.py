@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.e2e.hubclient import Student
+from tests.e2e.hubclient import working_students
 
 IDLE, ACTIVE = "student05", "student06"
 TIMEOUT = 150
@@ -21,15 +21,8 @@ INTERVAL = 20
 
 @pytest.fixture(scope="module")
 def pair(lab, ca_file):
-    people = {name: Student(name, ca_file) for name in (IDLE, ACTIVE)}
-    for person in people.values():
-        person.login()
-        person.start_server()
-        person.open_lab()
-    yield people
-    for person in people.values():
-        if person.hub_api("GET", f"/users/{person.name}").json().get("servers"):
-            person.stop_server()
+    with working_students((IDLE, ACTIVE), ca_file) as people:
+        yield people
 
 
 def running(lab):

@@ -197,3 +197,21 @@ def test_pull(fake, capsys):
 )
 def test_split_image(image, parts):
     assert imagectl.split_image(image) == parts
+
+
+def test_plan_says_what_a_run_would_do_and_does_nothing(context, fake, capsys):
+    """--plan is salt's test=True for the image states: a stateful line, no docker work."""
+    args = build_args(context, "--push")
+    assert imagectl.main([*args, "--plan"]) == 0
+    line = stateful_line(capsys)
+    assert line["changed"] == "yes" and line["comment"].startswith("would build and push")
+    assert fake.commands.count("build") == 0 and fake.commands.count("push") == 0
+    imagectl.main(args)
+    capsys.readouterr()
+    assert imagectl.main([*args, "--plan"]) == 0
+    assert stateful_line(capsys)["changed"] == "no"
+    image = "10.0.0.10:5000/jupyterhub-deploy/singleuser:current"
+    fake.pushed[image] = REGISTRY_DIGEST
+    assert imagectl.main(["pull", "--image", image, "--plan"]) == 0
+    assert stateful_line(capsys) == {"changed": "yes", "comment": f"would pull {image}"}
+    assert fake.commands.count("pull") == 0

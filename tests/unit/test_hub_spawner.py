@@ -135,7 +135,12 @@ def test_the_service_it_creates():
     assert env["JUPYTERHUB_API_TOKEN"] == "secret-token"
     assert env["JUPYTERHUB_API_URL"] == "http://jupyterhub:8081/hub/api"
     assert env["JUPYTER_IMAGE_SPEC"] == IMAGE
-    assert task["Resources"]["Limits"] == {"MemoryBytes": 1024**3, "NanoCPUs": 1_500_000_000}
+    assert task["Resources"]["Limits"] == {
+        "MemoryBytes": 1024**3,
+        "NanoCPUs": 1_500_000_000,
+        "Pids": 512,
+    }
+    assert container["CapabilityDrop"] == ["ALL"]
     assert task["Placement"]["Constraints"] == ["node.role==worker"]
     assert task["Networks"] == [{"Target": "jupyterhub"}]
     assert spec["endpoint_spec"]["Mode"] == "dnsrr"

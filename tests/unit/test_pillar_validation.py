@@ -86,6 +86,53 @@ def test_a_negative_start_limit_is_refused_and_null_means_auto():
     assert deploy.build(HUB, pillar, DEFAULTS)["spawner"]["concurrent_starts"] is None
 
 
+def test_a_cull_timeout_shorter_than_the_activity_records_is_refused():
+    pillar = site_pillar()
+    pillar["hub"]["activity_interval"] = "5m"
+    pillar["cull"] = {"timeout": "8m"}
+    problem = errors_of(HUB, pillar)
+    assert "'cull:timeout' (8m) must be at least twice 'hub:activity_interval' (5m)" in problem
+    pillar["cull"] = {"timeout": "8m", "enabled": False}  # no culling: nothing to protect
+    deploy.build(HUB, pillar, DEFAULTS)
+    pillar["cull"] = {"timeout": "10m"}
+    deploy.build(HUB, pillar, DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "target, words",
+    [
+        ("/srv/backup", "must be a duplicity URL"),
+        ("ftp://host/backup", "must be a duplicity URL"),
+        ("file://srv/backup", "an absolute path (file:///srv/backup"),
+        ("sftp:///backup", "needs a host and a path"),
+        ("sftp://jhd-backup@10.0.0.3", "needs a host and a path"),
+    ],
+)
+def test_a_bad_backup_url_is_refused(target, words):
+    pillar = site_pillar()
+    pillar["backup"]["target"] = target
+    assert "'backup:target'" in errors_of(HUB, pillar) and words in errors_of(HUB, pillar)
+
+
+def test_a_password_in_a_bad_backup_url_is_not_repeated():
+    pillar = site_pillar()
+    pillar["backup"]["target"] = "ftp://me:hunter2@host/x"
+    assert "hunter2" not in errors_of(HUB, pillar)
+
+
+def test_good_backup_urls_pass():
+    for target in ("file:///srv/backup", "sftp://u@10.0.0.3//srv/backup", "s3://bucket/home"):
+        pillar = site_pillar()
+        pillar["backup"]["target"] = target
+        deploy.build(HUB, pillar, DEFAULTS)
+
+
+def test_a_student_range_into_systemds_dynamic_uids_is_refused():
+    pillar = site_pillar()
+    pillar["users"]["student_uid_max"] = 65000
+    assert "'users:student_uid_max' 65000 reaches 61184-65535" in errors_of(HUB, pillar)
+
+
 def test_boolean_is_not_taken_for_a_number():
     pillar = site_pillar()
     pillar["registry"] = {"port": True}

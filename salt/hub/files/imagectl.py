@@ -178,6 +178,11 @@ def build(args):
     needs_build, needs_push, digest = build_needed(args)
     if args.check:
         return 1 if (needs_build or needs_push) else 0, ""
+    if args.plan:
+        todo = [w for w, needed in (("build", needs_build), ("push", needs_push)) if needed]
+        if todo:
+            return 0, stateful(True, f"would {' and '.join(todo)} {args.image}")
+        return 0, stateful(False, f"{args.image} is up to date (inputs {digest[:12]})")
     done = []
     if needs_build:
         started = time.monotonic()
@@ -208,6 +213,10 @@ def pull(args):
     current = in_registry(args.image)
     if args.check:
         return (0 if current else 1), ""
+    if args.plan:
+        if current:
+            return 0, stateful(False, f"{args.image} matches the registry")
+        return 0, stateful(True, f"would pull {args.image}")
     if current:
         return 0, stateful(False, f"{args.image} matches the registry")
     before = image_id(args.image)
@@ -237,10 +246,12 @@ def parse(argv):
         help="extra CA (PEM file, or a directory of *.crt), repeatable",
     )
     b.add_argument("--push", action="store_true", help="push to the image's registry")
-    b.add_argument("--check", action="store_true", help="exit 0 when nothing is to do")
     p = sub.add_parser("pull", help="pull an image unless the local copy is current")
     p.add_argument("--image", required=True)
-    p.add_argument("--check", action="store_true", help="exit 0 when nothing is to do")
+    for command in (b, p):
+        command.add_argument("--check", action="store_true", help="exit 0 when nothing is to do")
+        command.add_argument("--plan", action="store_true",
+                             help="print what a run would do, as a stateful line")  # fmt: skip
     return parser.parse_args(argv)
 
 

@@ -150,6 +150,7 @@ def configure(c, settings):
     if spawner.get("cpu_limit"):
         s.cpu_limit = float(spawner["cpu_limit"])
     s.concurrent_starts = spawner["concurrent_starts"]
+    s.pids_limit = spawner["pids_limit"]
     s.start_timeout = int(spawner["start_timeout"])
     s.http_timeout = int(spawner["http_timeout"])
     s.uid_min = int(users["student_uid_min"])

@@ -25,7 +25,7 @@ import time
 
 from docker.types import ContainerSpec, EndpointSpec, Placement, Resources, TaskTemplate
 from dockerspawner import SwarmSpawner
-from traitlets import Bool, Dict, Float, Integer, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 
 from .pacing import StartQueue, TaskBoard, schedulable_cores, wait_for_listener
 from .restuser import (
@@ -132,6 +132,26 @@ class SwarmSystemUserSpawner(SwarmSpawner):
         Starting Jupyter is CPU-bound on the nodes: all at once, every start slows every
         other and they all finish near the end. None (the default): the CPU cores of the
         nodes servers run on, as swarm reports them (re-read every minute). 0: no limit.
+        """,
+    )
+
+    pids_limit = Integer(
+        512,
+        allow_none=True,
+        config=True,
+        help="""
+        Most processes and threads a server may have (pillar spawner:pids_limit): a fork
+        bomb in a student's terminal stops there, not at the node. None: no limit.
+        """,
+    )
+
+    cap_drop = List(
+        ["ALL"],
+        config=True,
+        help="""
+        Linux capabilities the server's container drops. The server runs as the student's
+        uid and needs none; with dockerd's no-new-privileges (salt/docker) setuid binaries
+        give none back.
         """,
     )
 
@@ -375,6 +395,7 @@ class SwarmSystemUserSpawner(SwarmSpawner):
             env=self.get_env(),
             args=await self.get_command(),
             mounts=self.mounts,
+            cap_drop=list(self.cap_drop) or None,
             **self.extra_container_spec,
         )
         resources = Resources(
@@ -384,6 +405,9 @@ class SwarmSystemUserSpawner(SwarmSpawner):
             cpu_reservation=int(self.cpu_guarantee * 1e9) if self.cpu_guarantee else None,
             **self.extra_resources_spec,
         )
+        if self.pids_limit:
+            # docker-py's Resources has no pids; the Engine API has had Limits.Pids since 1.41.
+            resources.setdefault("Limits", {})["Pids"] = int(self.pids_limit)
         placement = Placement(
             **{"constraints": None, "preferences": None, "platforms": None,
                **self.extra_placement_spec}

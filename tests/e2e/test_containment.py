@@ -1,0 +1,152 @@
+"""
+A student's server is contained: no capabilities, no new privileges, a pids and a memory
+limit; it cannot reach the node's Docker, the hub's salt master and registry, or the hub's
+API beyond its own token; another student's server refuses it; homes are private.
+
+Everything is checked from inside alice's server, with code run in her kernel, as a
+student would try it.
+"""
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import SITE
+from tests.e2e.hubclient import working_students
+
+HUB = SITE["hosts"]["hub"]
+NODES = [SITE["hosts"][n] for n in SITE["roles"]["nodes"]]
+
+
+@pytest.fixture(scope="module")
+def pair(lab, ca_file):
+    with working_students(("alice", "bob"), ca_file) as people:
+        yield people
+
+
+def run(student, code):
+    """``code`` run in the student's kernel; its printed JSON."""
+    return json.loads(student.execute(code).strip().splitlines()[-1])
+
+
+def test_no_capabilities_no_new_privileges_and_limits(pair):
+    status = run(pair["alice"], """
+import json, os, re
+status = dict(re.findall(r"^(\\w+):\\s*(.*)$", open("/proc/self/status").read(), re.M))
+def first(*paths):
+    for path in paths:
+        if os.path.exists(path):
+            return open(path).read().strip()
+print(json.dumps({
+    "uid": os.getuid(),
+    "caps": [status[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
+    "no_new_privs": status["NoNewPrivs"],
+    "pids_max": first("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"),
+    "mem_max": first("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+    "su_is_setuid": bool(os.stat("/bin/su").st_mode & 0o4000),
+}))
+""")  # fmt: skip
+    assert 10000 <= status["uid"] <= 59999
+    assert status["caps"] == ["0000000000000000"] * 5
+    assert status["no_new_privs"] == "1"
+    assert status["pids_max"] == "512"
+    assert int(status["mem_max"]) == 1024**3
+    # The image has setuid binaries (su); no-new-privileges makes them give nothing.
+    assert status["su_is_setuid"] is True
+
+
+def test_setuid_binaries_and_setuid_calls_give_nothing(pair):
+    result = run(pair["alice"], """
+import json, os, subprocess
+try:
+    os.setuid(0)
+    setuid = "succeeded"
+except PermissionError as exc:
+    setuid = str(exc)
+su = subprocess.run(["su", "-c", "id -u", "root"], input="", capture_output=True, text=True)
+print(json.dumps({"setuid": setuid, "su": su.returncode, "su_out": su.stdout}))
+""")  # fmt: skip
+    assert result["setuid"] != "succeeded"
+    assert result["su"] != 0 and result["su_out"].strip() != "0"
+
+
+def test_the_sites_hosts_are_out_of_reach(pair):
+    """Salt master (4505/4506), the registry (5000), sshd and Docker's swarm ports."""
+    targets = [(HUB, 4505), (HUB, 4506), (HUB, 5000), (HUB, 22), (HUB, 2377)]
+    targets += [(node, port) for node in NODES for port in (22, 7946, 2375)]
+    result = run(pair["alice"], f"""
+import json, os, socket
+reached = []
+for host, port in {targets!r}:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        reached.append(f"{{host}}:{{port}}")
+    except OSError:
+        pass
+print(json.dumps({{"reached": reached, "docker_socket": os.path.exists("/var/run/docker.sock")}}))
+""")  # fmt: skip
+    assert result == {"reached": [], "docker_socket": False}
+
+
+def test_the_hub_api_answers_only_for_the_students_own_token(pair):
+    result = run(pair["alice"], """
+import json, os, urllib.error, urllib.request
+api = os.environ["JUPYTERHUB_API_URL"]
+def status(path, token=os.environ["JUPYTERHUB_API_TOKEN"]):
+    request = urllib.request.Request(api + path, headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response).get("name")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+print(json.dumps({
+    "self": status("/user"),
+    "everyone": status("/users"),
+    "bob": status("/users/bob"),
+    "bad_token": status("/user", token="not-a-token"),
+}))
+""")  # fmt: skip
+    assert result["self"] == [200, "alice"]
+    assert result["everyone"][0] == 403
+    assert result["bob"][0] in (403, 404)
+    assert result["bad_token"][0] in (401, 403)
+
+
+def test_another_students_server_refuses_a_direct_request(lab, pair):
+    tasks = lab.exec("hub", "docker", "service", "ps", "--no-trunc", "--filter",
+                     "desired-state=running", "--format", "{{.ID}}", "jupyter-bob")  # fmt: skip
+    task = json.loads(lab.exec("hub", "docker", "inspect", tasks.stdout.split()[0]).stdout)[0]
+    (address,) = [
+        a["Addresses"][0].split("/")[0]
+        for a in task["NetworksAttachments"]
+        if a["Network"]["Spec"]["Name"] == SITE.get("swarm", {}).get("network", "jupyterhub")
+    ]
+    result = run(pair["alice"], f"""
+import json, urllib.error, urllib.request
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+opener = urllib.request.build_opener(NoRedirect)
+codes = {{}}
+for path in ("/user/bob/api/contents", "/user/bob/api/kernels", "/user/bob/lab"):
+    try:
+        with opener.open("http://{address}:8888" + path, timeout=10) as response:
+            codes[path] = response.status
+    except urllib.error.HTTPError as exc:
+        codes[path] = exc.code
+print(json.dumps(codes))
+""")  # fmt: skip
+    assert result["/user/bob/api/contents"] == 403
+    assert result["/user/bob/api/kernels"] == 403
+    assert result["/user/bob/lab"] in (302, 403)  # to the hub's login, never the page
+
+
+def test_homes_are_private_to_their_student(lab, pair):
+    result = run(pair["alice"], """
+import json, os
+print(json.dumps({"others": sorted(os.listdir("/home")), "bob": os.path.exists("/home/bob")}))
+""")  # fmt: skip
+    assert result == {"others": ["alice"], "bob": False}  # only her own home is mounted
+    for name in ("alice", "bob"):
+        stat = lab.exec("hub", "stat", "-c", "%a %U", f"/home/{name}").stdout.split()
+        assert stat == ["700", name]
