@@ -858,8 +858,22 @@ def up(args, timings, outcome):
             label = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             failures = highstate(topo, label)
         outcome["failed_states"] = failures
+        forget_swarm_nodes(topo)
     print_access(topo)
     return failures
+
+
+def forget_swarm_nodes(topo):
+    """Swarm keeps a node that left the lab (up --nodes 3, then 2) as Down: remove it."""
+    master = topo.master.container
+    listing = dexec(master, "docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}}",
+                    check=False)  # fmt: skip
+    ids = {h.id for h in topo.hosts}
+    for line in (listing.stdout or "").splitlines():
+        name, _, status = line.partition(" ")
+        if name not in ids and status == "Down":
+            log(f"removing {name} from the swarm (not part of this lab)", "swarm")
+            dexec(master, "docker", "node", "rm", name, check=False)
 
 
 def print_access(topo):
