@@ -6,6 +6,8 @@ The worker's join token comes from the manager's salt mine entry
 read when the state runs, so a highstate of every host at once works with ``retry``.
 """
 
+import time
+
 __virtualname__ = "swarm"
 
 
@@ -69,11 +71,14 @@ def worker(name, manager_id, advertise_addr):
         ret["comment"] = "this host is the manager itself (single-host site)"
         return ret
     current = __salt__["swarm.status"]()
+    if current["state"] == "pending" and not current["manager"]:
+        current = _settled(current)
     if current["state"] == "active":
         ret["comment"] = "this host is already in a swarm" + (
             " (as a manager)" if current["manager"] else ""
         )
         return ret
+    stale = current["state"] in ("pending", "error") and not current["manager"]
     mine = __salt__["mine.get"](manager_id, "swarm_worker_token")
     entry = mine.get(manager_id) if isinstance(mine, dict) else None
     if not entry or not entry.get("token"):
@@ -83,14 +88,30 @@ def worker(name, manager_id, advertise_addr):
             "the hub's highstate must initialise the swarm first"
         )
         return ret
+    managers = ", ".join(entry["managers"])
     if __opts__["test"]:
         ret["result"] = None
-        ret["comment"] = f"would join the swarm of {', '.join(entry['managers'])}"
+        ret["comment"] = f"would {'leave the stale swarm and ' if stale else ''}join {managers}"
         return ret
+    if stale:
+        # The manager no longer knows this node (removed while it was away, or the swarm
+        # was re-created): its engine keeps retrying for ever. Leave, then join afresh.
+        __salt__["swarm.leave"](force=True)
     __salt__["swarm.join"](entry["managers"], entry["token"], advertise_addr)
-    ret["changes"] = {"swarm": f"joined {', '.join(entry['managers'])} as a worker"}
-    ret["comment"] = "joined the swarm"
+    again = " again (the manager had forgotten this node)" if stale else ""
+    ret["changes"] = {"swarm": f"joined {managers} as a worker{again}"}
+    ret["comment"] = "joined the swarm" + again
     return ret
+
+
+def _settled(current, wait=30, interval=2):
+    """A worker that is only reconnecting becomes active within seconds; wait for that
+    before calling it stale (leaving a swarm stops the node's tasks)."""
+    deadline = time.monotonic() + wait
+    while current["state"] == "pending" and time.monotonic() < deadline:
+        time.sleep(interval)
+        current = __salt__["swarm.status"]()
+    return current
 
 
 def network(name):
