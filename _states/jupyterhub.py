@@ -6,6 +6,8 @@ reactor when the idle beacon fires. It asks the hub itself which servers are idl
 beacon's event comes from a minion and is only the trigger, never the list.
 """
 
+from salt.exceptions import CommandExecutionError
+
 __virtualname__ = "jupyterhub"
 
 
@@ -34,10 +36,16 @@ def idle_culled(name, timeout=None, max_age=None, exempt_admins=None, concurrenc
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     test = __opts__["test"]
-    outcome = __salt__["jupyterhub.cull"](
-        timeout=timeout, max_age=max_age, exempt_admins=exempt_admins, test=test,
-        concurrency=concurrency,
-    )  # fmt: skip
+    try:
+        outcome = __salt__["jupyterhub.cull"](
+            timeout=timeout, max_age=max_age, exempt_admins=exempt_admins, test=test,
+            concurrency=concurrency,
+        )  # fmt: skip
+    except CommandExecutionError as exc:
+        # The hub down or refusing the token: the client's message says which, no traceback.
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
     culled = outcome["culled"]
     if not culled:
         ret["comment"] = "no server is idle"

@@ -78,6 +78,8 @@ def test_hub_and_proxy(example):
     assert c.JupyterHub.cookie_secret == bytes.fromhex(example["hub"]["cookie_secret"])
     assert c.JupyterHub.cleanup_servers is False
     assert c.JupyterHub.concurrent_spawn_limit == 100
+    # Not on the data dir, which outlives the container: a stale pid there was reused.
+    assert c.ConfigurableHTTPProxy.pid_file == "/dev/shm/jupyterhub-proxy.pid"
 
 
 def test_google_login(example):

@@ -302,6 +302,15 @@ def test_state_fails_naming_a_server_it_could_not_stop(hub_factory, tmp_path):
     assert jh.last_cull() is None
 
 
+def test_state_with_the_hub_down_fails_with_the_clients_message(tmp_path):
+    jh = client(None, url="http://127.0.0.1:9/hub/api", tmp_path=tmp_path)
+    salt = {"jupyterhub.cull": jh.cull}
+    state = load("_states/jupyterhub.py", {"__opts__": {"test": True}, "__salt__": salt})
+    ret = state.idle_culled("cull")
+    assert ret["result"] is False and ret["changes"] == {}
+    assert "does not answer" in ret["comment"] and "Traceback" not in ret["comment"]
+
+
 # --- the beacon --------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
 # The hub container's name: servers on the overlay network reach the hub by it.
 HUB_CONTAINER = "jupyterhub"
 SINGLEUSER_PORT = 8888
+PROXY_PID_FILE = "/dev/shm/jupyterhub-proxy.pid"
 
 AUTHENTICATORS = {
     "google": "jupyterhub_deploy.authenticator.RestuserGoogleOAuthenticator",
@@ -99,7 +100,11 @@ def configure(c, settings):
     c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
     if hub.get("cookie_secret"):
         c.JupyterHub.cookie_secret = bytes.fromhex(hub["cookie_secret"])
-    c.ConfigurableHTTPProxy.pid_file = f"{DATA_DIR}/jupyterhub-proxy.pid"
+    # The proxy is the hub's own child, so no proxy of an earlier container (or start) can
+    # still run: keep its pid file in /dev/shm, which every container start empties. On
+    # the data dir, a stale file named pid 10, which in the new container was one of the
+    # hub's own threads: the hub sent SIGTERM to itself at every start (seen in the lab).
+    c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
     # Servers outlive a hub restart; the hub finds them again from its database
     # (REFERENCES pain point 8: jupyterhub#1156, #5107).
     c.JupyterHub.cleanup_servers = False
