@@ -39,7 +39,9 @@ swarm-containment:
   cmd.run:
     - name: /usr/local/sbin/jhd-containment ensure
     - stateful:
-      - test_name: /usr/local/sbin/jhd-containment plan
+      - test_name: >-
+          if [ -e /usr/local/sbin/jhd-containment ]; then /usr/local/sbin/jhd-containment plan;
+          else echo "changed=yes comment='would install and apply the rules'"; fi
     - require:
       - sls: docker
       - file: swarm-containment-script
