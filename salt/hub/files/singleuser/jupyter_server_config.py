@@ -14,3 +14,12 @@ c.LocalFileIdManager.db_path = ":memory:"
 c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
 # Deleted files go away instead of into a trash directory on the shared home.
 c.FileContentsManager.delete_to_trash = False
+
+# The server's client of the hub (jupyterhub.httpclient, aiohttp) caches DNS answers for
+# 10 s: after the hub container was recreated (a new overlay address) a running server's
+# OAuth calls went to the old address and timed out, so the student got a 500
+# (tests/e2e/test_hub_restart.py). Docker's embedded DNS is local: no cache. The client is
+# a singleton made without this config, so its default is what can be set.
+from jupyterhub.httpclient import JupyterHubHTTPClient  # noqa: E402
+
+JupyterHubHTTPClient.connector_options.default_value = {"use_dns_cache": False}
