@@ -18,6 +18,10 @@ For every minion it
    the role ``backup_target`` and the hub an sftp ``backup:target`` on it.
 
 States read the merged values straight from ``pillar``; no ``map.jinja`` is needed.
+
+Why one file of about 580 lines: an ext_pillar is a single module the master loads from
+pillar_dirs, and every check reads the same merged site; splitting it into _utils (salt's
+shared-code loader) is issue #10's work.
 """
 
 import copy

@@ -26,6 +26,7 @@ from benchmarks.common import (
     arguments,
     ensure_lab,
     idle_rate,
+    lab_hosts,
     plot,
     summary,
 )
@@ -298,12 +299,6 @@ def settle(lab, background=None, timeout=120):
     print(f"  (not settled after {timeout} s: measuring anyway)")
 
 
-def lab_hosts():
-    from benchmarks.deploy import lab_hosts as hosts
-
-    return hosts()
-
-
 def sizes(curve):
     return [int(s) for s in curve.split(",") if s.strip()]
 
@@ -336,20 +331,12 @@ class auth_mode:
         if self.auth == "shared_password":
             self.changes = self.lab.site_changes({"auth": {"type": "shared_password"}})
             self.changes.__enter__()
-            apply_hub(self.lab)
+            self.lab.apply_hub()
 
     def __exit__(self, *exc):
         if self.changes:
             self.changes.__exit__(*exc)
-            apply_hub(self.lab)
-
-
-def apply_hub(lab):
-    result = lab.salt("hub", "state.apply", "hub")["hub"]
-    failed = {k: v["comment"] for k, v in result.items() if not v["result"]}
-    if failed:
-        raise SystemExit(f"state.apply hub failed: {failed}")
-    lab.wait_for_hub()
+            self.lab.apply_hub()
 
 
 def login_burst(lab, names, auth, ca_file):

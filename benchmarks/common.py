@@ -194,6 +194,13 @@ def lab_is_up():
     return proc.stdout.strip() == "true"
 
 
+def lab_hosts():
+    """The minion ids of the running lab."""
+    out = subprocess.run(["docker", "ps", "--format", "{{.Names}}", "--filter", "name=jhd-"],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    return [name.removeprefix("jhd-") for name in out]
+
+
 def ensure_lab():
     """The running lab (brought up with `script/lab up` if it is not running)."""
     from tests.e2e.conftest import Lab

@@ -13,7 +13,7 @@ import json
 import subprocess
 import time
 
-from benchmarks.common import LAB, REPO, Record, arguments, ensure_lab, plot
+from benchmarks.common import LAB, REPO, Record, arguments, ensure_lab, lab_hosts, plot
 
 LAB_STATE = REPO / ".lab"
 
@@ -78,13 +78,6 @@ def print_reapply(label, runs):
     for host, h in last.items():
         print(f"    {host}: {h.get('states')} states in {h.get('states_s')} s; "
               f"slowest {h.get('slowest', [])[:3]}")  # fmt: skip
-
-
-def lab_hosts():
-    """The minion ids of the running lab."""
-    out = subprocess.run(["docker", "ps", "--format", "{{.Names}}", "--filter", "name=jhd-"],
-                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-    return [name.removeprefix("jhd-") for name in out]
 
 
 def remove_lab_images():

@@ -86,6 +86,13 @@ class Lab:
             path.write_text(original)
             self.refresh_pillar()
 
+    def apply_hub(self):
+        """`state.apply hub` (e.g. after a site change), every state succeeding; then the hub up."""
+        result = self.salt("hub", "state.apply", "hub")["hub"]
+        failed = {k: v["comment"] for k, v in result.items() if not v["result"]}
+        assert not failed, failed
+        self.wait_for_hub()
+
     def refresh_pillar(self):
         result = self.salt("*", "saltutil.refresh_pillar", "wait=True")
         assert result and all(v is True for v in result.values()), result

@@ -43,6 +43,7 @@ def test_burst_of_two_students_logs_in_spawns_and_runs_code(lab, results):
 
 
 def test_cull_benchmark_counts_requests_on_a_small_hub(lab, results):
+    """A real second hub and salt's real client; its servers are the benchmark's stand-in."""
     record, _ = run(results, "cull", "--users", "20,60", "--running", "3", "--repeats", "1",
                     "--name", "smoke-cull")  # fmt: skip
     for size in ("20", "60"):

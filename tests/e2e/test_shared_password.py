@@ -13,19 +13,12 @@ from tests.e2e.hubclient import LoginRefused, Student
 PASSWORD = "lab-only-workshop-password"
 
 
-def apply_hub(lab):
-    result = lab.salt("hub", "state.apply", "hub")["hub"]
-    failed = {k: v["comment"] for k, v in result.items() if not v["result"]}
-    assert not failed, failed
-    lab.wait_for_hub()
-
-
 @pytest.fixture(scope="module")
 def shared_password_hub(lab):
     with lab.site_changes({"auth": {"type": "shared_password"}}):
-        apply_hub(lab)
+        lab.apply_hub()
         yield lab
-    apply_hub(lab)
+    lab.apply_hub()
 
 
 def test_form_login_gets_a_restuser_account_and_a_working_server(shared_password_hub, ca_file):

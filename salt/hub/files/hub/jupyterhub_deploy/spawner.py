@@ -18,6 +18,10 @@ part itself:
 - at class start, servers start in turn (``concurrent_starts``), the swarm's tasks are
   listed once for all waiting spawns, and a server counts as up the moment its port
   answers (``pacing.py``).
+
+Why one file of about 490 lines: it is one traitlets class whose methods override
+SwarmSpawner's (traits with their help, state, account, service spec, start and wait);
+the pacing machinery already lives in pacing.py. Splitting the class is issue #10's work.
 """
 
 import asyncio
