@@ -9,6 +9,8 @@ joining as a worker.
 
 import logging
 
+from salt.exceptions import CommandExecutionError
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "swarm"
@@ -164,9 +166,21 @@ def create_network(name):
     return network(name)
 
 
+def _minion_of(attrs):
+    """The minion id of a swarm node: the ``hosts`` entry with its address, else its hostname."""
+    addr = (attrs.get("Status") or {}).get("Addr")
+    hostname = attrs["Description"]["Hostname"]
+    hosts = __pillar__.get("hosts") or {}  # noqa: F821 - salt's loader
+    for minion, address in hosts.items():
+        if address == addr:
+            return minion
+    return hostname
+
+
 def nodes():
     """
-    The swarm's nodes as seen from a manager: hostname, role, state, availability, address.
+    The swarm's nodes as seen from a manager: hostname, minion id (by the ``hosts`` pillar
+    address), role, state, availability, address.
 
     CLI Example:
 
@@ -180,6 +194,7 @@ def nodes():
         result.append(
             {
                 "hostname": attrs["Description"]["Hostname"],
+                "minion": _minion_of(attrs),
                 "role": attrs["Spec"]["Role"],
                 "state": attrs["Status"]["State"],
                 "availability": attrs["Spec"]["Availability"],
@@ -187,6 +202,74 @@ def nodes():
             }
         )
     return sorted(result, key=lambda n: n["hostname"])
+
+
+AVAILABILITIES = ("active", "pause", "drain")
+
+
+def _find_node(client, node):
+    """The swarm node that is minion ``node`` (or has that hostname); an error names it."""
+    found = [n for n in client.nodes.list()
+             if node in (_minion_of(n.attrs), n.attrs["Description"]["Hostname"])]  # fmt: skip
+    if not found:
+        known = sorted(_minion_of(n.attrs) for n in client.nodes.list())
+        raise CommandExecutionError(f"{node!r} is not a node of this swarm (it has {known})")
+    return found[0]
+
+
+def set_availability(node, availability):
+    """
+    Set swarm's availability of ``node`` (a minion id or hostname), on a manager:
+    ``pause`` (no new servers there; those running keep running), ``active``, or
+    ``drain`` (swarm also stops what runs there). Returns the node as ``nodes`` shows it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.set_availability node1 pause
+    """
+    if availability not in AVAILABILITIES:
+        raise CommandExecutionError(
+            f"availability {availability!r} is not one of {', '.join(AVAILABILITIES)}"
+        )
+    client = _client()
+    found = _find_node(client, node)
+    spec = dict(found.attrs["Spec"], Availability=availability)
+    found.update(spec)
+    found.reload()
+    return next(n for n in nodes() if n["hostname"] == found.attrs["Description"]["Hostname"])
+
+
+def student_tasks(prefix="jupyter-"):
+    """
+    Where swarm wants each student's server to run, as a manager sees it, whether or not
+    that node still answers: ``[{"service", "minion", "node_state", "state"}]``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.student_tasks
+    """
+    api = _client().api
+    services = {s["ID"]: s["Spec"]["Name"] for s in api.services()}
+    node_attrs = {n["ID"]: n for n in api.nodes()}
+    result = []
+    for task in api.tasks(filters={"desired-state": "running"}):
+        service = services.get(task.get("ServiceID"), "")
+        if not service.startswith(prefix):
+            continue
+        node = node_attrs.get(task.get("NodeID"))
+        result.append(
+            {
+                "service": service,
+                "minion": _minion_of(node) if node else "no node",
+                "node_state": node["Status"]["State"] if node else "unknown",
+                "state": (task.get("Status") or {}).get("State", "unknown"),
+            }
+        )
+    return sorted(result, key=lambda t: t["service"])
 
 
 # Swarm's label on every task container: the service it belongs to (jupyter-<user>).

@@ -1,11 +1,15 @@
 """
-One command for what the 2015 README taught admins to look up by hand.
+One command for what the 2015 README taught admins to look up by hand, and drain/undrain.
 
 ``salt-run jupyterhub.status`` asks the hub and the nodes (by nodegroup, so by minion id) and
 prints, per node, the running student containers and their memory; on the hub the users,
 the running servers, the last cull, the last backup and its age, and /home usage; and where
 each service's logs are. It exits non-zero when something needs attention (a node that
-does not answer, the hub API down, a stale or failing backup).
+does not answer or that swarm sees down, with the servers that were on it; the hub API
+down; a stale or failing backup).
+
+``salt-run jupyterhub.drain NODE`` stops new servers from starting on a node (maintenance);
+``undrain`` lets them start there again.
 """
 
 import salt.client
@@ -36,6 +40,8 @@ HUB_FUNCTIONS = {
     "restuser.list": list,
     "backup.status": dict,
     "disk.usage": dict,
+    "swarm.nodes": list,
+    "swarm.student_tasks": list,
 }
 
 
@@ -103,6 +109,33 @@ def backup_summary(status):
     }
 
 
+def swarm_summary(results, node_ids, problems):
+    """
+    ``({minion: "state, availability"}, {minion: [service, ...]})`` from the manager's
+    view; a node of ``node_ids`` that swarm does not see as ready is added to ``problems``.
+    """
+    ok, swarm_nodes = results["swarm.nodes"]
+    if not ok:
+        problems.append(f"swarm: {swarm_nodes}")
+        return swarm_nodes, {}
+    swarm = {}
+    for node in swarm_nodes:
+        text = f"{node['state']}, {node['availability']}"
+        if node["availability"] == "pause":
+            text += " (drained: no new servers)"
+        swarm[node["minion"]] = text
+    for node in node_ids:
+        state = swarm.get(node, "not in the swarm").split(",")[0]
+        if state != "ready":
+            problems.append(f"node {node}: swarm says {state}")
+    placed = {}
+    ok, tasks = results["swarm.student_tasks"]
+    if ok:
+        for task in tasks:
+            placed.setdefault(task["minion"], []).append(task["service"])
+    return swarm, placed
+
+
 def summarize(hub_id, hub_replies, node_ids, node_replies):
     """
     The report and its problems (a pure function) from the hub's ``{function: reply}``
@@ -145,15 +178,22 @@ def summarize(hub_id, hub_replies, node_ids, node_replies):
         problems.append(f"backup: {backup}")
     elif backup.get("enabled", True) and backup.get("stale"):
         problems.append(f"backup: the last backup is stale ({backup.get('age_human', '?')} old)")
+    if ok:
+        for function, last in sorted((backup.get("last_results") or {}).items()):
+            if isinstance(last, dict) and not last.get("result", True):
+                problems.append(f"backup: the last backup.{function} failed: {last.get('error')}")
     ok, usage = results["disk.usage"]
     hub["/home"] = usage_of("/home", usage) if ok else usage
 
+    swarm, placed = swarm_summary(results, node_ids, problems)
     nodes = {}
     for node in node_ids:
         ok, containers = _value((node_replies or {}).get(node), list)
         if not ok:
-            problems.append(f"node {node}: {containers}")
-            nodes[node] = f"PROBLEM: {containers}"
+            there = placed.get(node)
+            where = f" (servers there: {', '.join(there)})" if there else ""
+            problems.append(f"node {node}: {containers}{where}")
+            nodes[node] = f"PROBLEM: {containers}{where}"
             continue
         nodes[node] = {
             c["service"]: f"{c['memory_bytes'] / 2**20:.0f} MiB of "
@@ -163,6 +203,7 @@ def summarize(hub_id, hub_replies, node_ids, node_replies):
     return {
         "hub": {hub_id: hub},
         "nodes": nodes,
+        "swarm": swarm,
         "logs": LOGS,
         "problems": problems or "none",
     }, problems
@@ -193,3 +234,55 @@ def status():
     if problems:
         __context__["retcode"] = 1
     return report
+
+
+def _set_availability(node, availability):
+    """Ask the hub (the swarm manager) to set ``node``'s availability; the runner's report."""
+    node_ids = _targeted("nodes")
+    if node not in node_ids:
+        __context__["retcode"] = 1
+        return {"error": f"{node!r} is not a node (roles:nodes is {node_ids})", "retcode": 1}
+    client = salt.client.get_local_client(mopts=__opts__)
+    hub_id = (_targeted("hub") or ["hub"])[0]
+    replies = {}
+    for function, args in (("swarm.set_availability", [node, availability]),
+                           ("swarm.student_tasks", [])):  # fmt: skip
+        replies[function] = client.cmd(
+            "hub", function, arg=args, tgt_type="nodegroup", timeout=TIMEOUT, full_return=True
+        ).get(hub_id)
+    ok, changed = _value(replies["swarm.set_availability"], dict)
+    if not ok:
+        __context__["retcode"] = 1
+        return {"error": f"the hub could not set {node} to {availability}: {changed}", "retcode": 1}
+    ok, tasks = _value(replies["swarm.student_tasks"], list)
+    there = sorted(t["service"] for t in tasks if t["minion"] == node) if ok else tasks
+    return {"node": node, "swarm": f"{changed['state']}, {changed['availability']}",
+            "servers still there": there or "none", "retcode": 0}  # fmt: skip
+
+
+def drain(node):
+    """
+    Start no new student servers on ``node`` (swarm availability ``pause``), e.g. before
+    maintenance. Servers running there keep running until their students stop them (or the
+    cull does); new spawns go to the other nodes. ``undrain`` brings it back.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run jupyterhub.drain node1
+    """
+    return _set_availability(node, "pause")
+
+
+def undrain(node):
+    """
+    Let new student servers start on ``node`` again (swarm availability ``active``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run jupyterhub.undrain node1
+    """
+    return _set_availability(node, "active")

@@ -56,6 +56,25 @@ class Lab:
         except json.JSONDecodeError as exc:
             raise AssertionError(f"salt {target} {args}: {proc.stdout}\n{proc.stderr}") from exc
 
+    def salt_run(self, *args, timeout=600):
+        """``(exit code, parsed JSON)`` of `salt-run ARGS` on the lab master."""
+        proc = self.exec("hub", "salt-run", "-c", "/srv/jupyterhub-deploy/etc", "--out=json",
+                         *args, check=False, timeout=timeout)  # fmt: skip
+        try:
+            return proc.returncode, json.loads(proc.stdout)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(f"salt-run {args}: {proc.stdout}\n{proc.stderr}") from exc
+
+    def wait_for_minions(self, minions, timeout=180):
+        """Until every minion of ``minions`` answers test.ping (after a restart)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answered = self.salt("*", "test.ping", timeout=10)
+            if all(answered.get(m) is True for m in minions):
+                return
+            assert time.monotonic() < deadline, f"minions not answering: {answered}"
+            time.sleep(3)
+
     def site_dir(self):
         """The site pillar directory the master mounts (script/lab's copy of pillar/lab)."""
         container = "jhd-allinone" if self.single else "jhd-hub"

@@ -139,31 +139,11 @@ class Student:
 
     def execute(self, code, timeout=60):
         """Run `code` in a new kernel over its websocket; its stdout and result text."""
-        kernel = self.server_api("POST", "/kernels", json={"name": "python3"})
-        assert kernel.status_code == 201, kernel.text[:300]
-        kernel_id = kernel.json()["id"]
-        ws = self.websocket(f"/api/kernels/{kernel_id}/channels")
+        kernel = Kernel(self)
         try:
-            msg_id = uuid.uuid4().hex
-            ws.send(json.dumps(execute_request(msg_id, code)))
-            output, deadline = [], time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                msg = json.loads(ws.recv())
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind, content = msg["msg_type"], msg["content"]
-                if kind == "stream":
-                    output.append(content["text"])
-                elif kind == "execute_result":
-                    output.append(content["data"].get("text/plain", ""))
-                elif kind == "error":
-                    raise AssertionError("\n".join(content["traceback"]))
-                elif kind == "status" and content["execution_state"] == "idle":
-                    return "".join(output)
-            raise AssertionError(f"no idle status within {timeout}s: {output}")
+            return kernel.run(code, timeout)
         finally:
-            ws.close()
-            self.server_api("DELETE", f"/kernels/{kernel_id}")
+            kernel.shutdown()
 
     def terminal(self, command, marker="E2E-DONE", timeout=60):
         """Run `command` in a new terminal over its websocket; the terminal's output."""
@@ -184,6 +164,43 @@ class Student:
         finally:
             ws.close()
             self.server_api("DELETE", f"/terminals/{name}")
+
+
+class Kernel:
+    """One kernel of a student's server: its state lives across websocket connections."""
+
+    def __init__(self, student):
+        self.student = student
+        response = student.server_api("POST", "/kernels", json={"name": "python3"})
+        assert response.status_code == 201, response.text[:300]
+        self.id = response.json()["id"]
+
+    def run(self, code, timeout=60):
+        """Run `code` over a new websocket (as a reconnecting browser does); its output."""
+        ws = self.student.websocket(f"/api/kernels/{self.id}/channels")
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps(execute_request(msg_id, code)))
+            output, deadline = [], time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msg = json.loads(ws.recv())
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "stream":
+                    output.append(content["text"])
+                elif kind == "execute_result":
+                    output.append(content["data"].get("text/plain", ""))
+                elif kind == "error":
+                    raise AssertionError("\n".join(content["traceback"]))
+                elif kind == "status" and content["execution_state"] == "idle":
+                    return "".join(output)
+            raise AssertionError(f"no idle status within {timeout}s: {output}")
+        finally:
+            ws.close()
+
+    def shutdown(self):
+        self.student.server_api("DELETE", f"/kernels/{self.id}")
 
 
 @contextlib.contextmanager

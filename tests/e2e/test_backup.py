@@ -4,7 +4,6 @@ backup:target_host), encrypted with the lab's passphrase, driven through salt as
 would: `salt hub backup.*` and `salt-run backup.status`.
 """
 
-import json
 import time
 import uuid
 
@@ -12,7 +11,6 @@ import pytest
 
 STUDENT = "alice"
 WORK = f"/home/{STUDENT}/e2e-backup"
-CONFIG = ("-c", "/srv/jupyterhub-deploy/etc")
 
 
 def call(lab, function, *args, timeout=900):
@@ -22,11 +20,7 @@ def call(lab, function, *args, timeout=900):
 
 def runner(lab, *args):
     """``(exit code, parsed JSON)`` of `salt-run ARGS` on the master."""
-    proc = lab.exec("hub", "salt-run", *CONFIG, "--out=json", *args, check=False)
-    try:
-        return proc.returncode, json.loads(proc.stdout)
-    except json.JSONDecodeError as exc:
-        raise AssertionError(f"salt-run {args}: {proc.stdout}\n{proc.stderr}") from exc
+    return lab.salt_run(*args)
 
 
 def tree(lab, path):
@@ -152,3 +146,30 @@ def test_scheduled_runs_land_in_the_job_cache(lab, backed_up):
     code, report = runner(lab, "jupyterhub.status")
     last = report["hub"]["hub"]["last backup"]
     assert last["time"] != "none" and last["stale"] is False, last
+
+
+def test_a_corrupted_volume_fails_verify_naming_it_until_a_new_full_chain(lab, backed_up):
+    """Bytes flipped in one stored volume (a failing disk on the target): verify names it,
+    both status runners report it, and a new full chain (docs/operations.md) recovers."""
+    assert call(lab, "backup.run", "full=True")["result"] is True
+    volume = lab.exec(
+        "proxy", "sh", "-c", "ls -t /srv/backup/home/duplicity-full.*.vol1.difftar.gpg | head -1"
+    ).stdout
+    volume = volume.strip()  # fmt: skip
+    name = volume.rsplit("/", 1)[1]
+    lab.exec("proxy", "python3", "-c", (
+        "import os, sys; f = open(sys.argv[1], 'r+b'); f.seek(os.path.getsize(sys.argv[1]) // 2)"
+        "; data = f.read(64); f.seek(-len(data), 1); f.write(bytes(b ^ 0xFF for b in data))"
+    ), volume)  # fmt: skip
+    result = lab.salt("hub", "backup.verify")["hub"]
+    assert name in str(result), result
+    print("verify:", str(result)[:400])
+    code, report = runner(lab, "backup.status")
+    assert code == 1 and any("backup.verify failed" in p for p in report["problems"]), report
+    code, report = runner(lab, "jupyterhub.status")
+    assert code == 1 and any("backup.verify failed" in p for p in report["problems"]), report
+    # The documented recovery: a new full chain, then verify it.
+    assert call(lab, "backup.run", "full=True")["result"] is True
+    result = call(lab, "backup.verify")
+    assert result["result"] is True, result
+    assert runner(lab, "backup.status")[0] == 0

@@ -150,3 +150,59 @@ print(json.dumps({"others": sorted(os.listdir("/home")), "bob": os.path.exists("
     for name in ("alice", "bob"):
         stat = lab.exec("hub", "stat", "-c", "%a %U", f"/home/{name}").stdout.split()
         assert stat == ["700", name]
+
+
+COURSE = "jhd101"
+EXCHANGE = "/srv/nbgrader/exchange"
+
+
+@pytest.fixture(scope="module")
+def released(lab):
+    """labadmin (staff) releases nbgrader's quickstart assignment ps1 of course jhd101, as an
+    instructor does from their own server: here a one-off container of the student image
+    on node1, as labadmin's uid, with the shared exchange mounted."""
+    image = lab.salt("hub", "pillar.get", "images:names:singleuser", "unmask=True")["hub"]
+    staff = SITE["users"]["staff"]["labadmin"]["uid"]
+    script = (
+        f"cd /tmp && nbgrader quickstart {COURSE} >/dev/null 2>&1 && cd {COURSE} "
+        f"&& nbgrader generate_assignment ps1 && nbgrader release_assignment ps1 --course {COURSE}"
+    )
+    lab.exec("node1", "docker", "run", "--rm", "-u", f"{staff}:{staff}", "-e", "HOME=/tmp",
+             "-e", "USER=labadmin", "-v", f"{EXCHANGE}:{EXCHANGE}", "--entrypoint", "sh",
+             image, "-c", script)  # fmt: skip
+    yield
+    lab.exec("hub", "rm", "-rf", f"{EXCHANGE}/{COURSE}")
+
+
+def test_the_nbgrader_exchange_keeps_submissions_private(pair, released):
+    """alice fetches and submits; bob can neither list the inbound submissions nor the
+    feedback, nor remove the course, which belongs to its instructor."""
+    submitted = run(pair["alice"], f"""
+import json, subprocess
+steps = [subprocess.run(["nbgrader", cmd, "ps1", "--course", "{COURSE}"], capture_output=True,
+                        text=True, cwd="/tmp") for cmd in ("fetch_assignment", "submit")]
+print(json.dumps([s.returncode for s in steps]))
+""")  # fmt: skip
+    assert submitted == [0, 0]
+    tried = run(pair["bob"], f"""
+import json, os, shutil
+def attempt(what, *args):
+    try:
+        what(*args)
+        return "allowed"
+    except PermissionError:
+        return "refused"
+    except FileNotFoundError:
+        return "absent"
+root = "{EXCHANGE}/{COURSE}"
+print(json.dumps({{
+    "list inbound": attempt(os.listdir, root + "/inbound"),
+    "list feedback": attempt(os.listdir, root + "/feedback"),
+    "remove the course": attempt(shutil.rmtree, root),
+    "read released": attempt(os.listdir, root + "/outbound/ps1"),
+}}))
+""")  # fmt: skip
+    # Feedback exists once the instructor releases some (nbgrader makes it 0711 then).
+    assert tried.pop("list feedback") in ("refused", "absent")
+    assert tried == {"list inbound": "refused", "remove the course": "refused",
+                     "read released": "allowed"}  # fmt: skip

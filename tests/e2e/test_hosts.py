@@ -64,10 +64,11 @@ def test_a_service_lands_on_a_node_and_pulls_from_the_hub_registry(lab):
         lab.exec("hub", "docker", "service", "rm", name, check=False)
 
 
-def test_registry_listens_on_the_private_address_only(lab):
-    listening = lab.exec("hub", "ss", "-Hltn", "sport = :5000").stdout
-    assert f"{HUB_ADDRESS}:5000" in listening
-    assert "0.0.0.0:5000" not in listening and "*:5000" not in listening
+@pytest.mark.parametrize("port", [5000, 4505, 4506], ids=["registry", "salt-pub", "salt-ret"])
+def test_the_hubs_services_listen_on_the_private_address_only(lab, port):
+    listening = lab.exec("hub", "ss", "-Hltn", f"sport = :{port}").stdout
+    assert f"{HUB_ADDRESS}:{port}" in listening
+    assert f"0.0.0.0:{port}" not in listening and f"*:{port}" not in listening
 
 
 def test_http_redirects_to_https():

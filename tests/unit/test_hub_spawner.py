@@ -75,6 +75,7 @@ class _Response:
     def __init__(self, status_code):
         self.status_code = status_code
         self.reason = "x"
+        self.url = "http://docker/x"
 
 
 def make_spawner(name="alice", docker=None, **config):

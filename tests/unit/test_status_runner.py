@@ -21,6 +21,19 @@ def hub_reply(**overrides):
         "restuser.list": [{"name": "alice"}, {"name": "bob"}],
         "backup.status": {"last_backup": "2026-11-30T11:05:00Z", "stale": False},
         "disk.usage": USAGE,
+        "swarm.nodes": [
+            {"minion": "hub", "role": "manager", "state": "ready", "availability": "active"},
+            {"minion": "node1", "role": "worker", "state": "ready", "availability": "active"},
+            {"minion": "node2", "role": "worker", "state": "ready", "availability": "active"},
+        ],
+        "swarm.student_tasks": [
+            {
+                "service": "jupyter-alice",
+                "minion": "node1",
+                "node_state": "ready",
+                "state": "running",
+            },
+        ],
     }
     replies = {function: {"ret": value, "retcode": 0} for function, value in ret.items()}
     for function, (value, code) in overrides.items():
@@ -55,6 +68,7 @@ def test_a_vanished_node_and_a_stale_backup_are_problems():
     replies = hub_reply(backup__status=(stale, 0))
     report, problems = runner.summarize("hub", replies, ["node1", "node2", "node3"], NODES)
     assert "node node3: no answer" in problems
+    assert "node node3: swarm says not in the swarm" in problems
     assert any("stale (10 days old)" in p for p in problems)
     assert report["nodes"]["node3"] == "PROBLEM: no answer"
 
@@ -105,3 +119,34 @@ def test_backup_summary_names_failed_functions_and_disabled_backups():
               "last_results": {"run": {"result": False}, "verify": {"result": True}}}  # fmt: skip
     assert runner.backup_summary(status)["last failed"] == ["run"]
     assert runner.backup_summary({"enabled": False}).startswith("disabled")
+
+
+def test_a_lost_node_is_named_with_the_servers_that_were_on_it():
+    down = [
+        {"minion": "node1", "role": "worker", "state": "down", "availability": "active"},
+        {"minion": "node2", "role": "worker", "state": "ready", "availability": "active"},
+    ]
+    replies = hub_reply(swarm__nodes=(down, 0))
+    answered = {"node2": NODES["node2"]}
+    report, problems = runner.summarize("hub", replies, ["node1", "node2"], answered)
+    assert problems == [
+        "node node1: swarm says down",
+        "node node1: no answer (servers there: jupyter-alice)",
+    ]
+    assert report["nodes"]["node1"] == "PROBLEM: no answer (servers there: jupyter-alice)"
+    assert report["swarm"]["node1"] == "down, active"
+
+
+def test_a_drained_node_is_shown_and_is_not_a_problem():
+    paused = [{"minion": "node1", "role": "worker", "state": "ready", "availability": "pause"}]
+    replies = hub_reply(swarm__nodes=(paused, 0))
+    report, problems = runner.summarize("hub", replies, ["node1"], NODES)
+    assert problems == []
+    assert report["swarm"]["node1"] == "ready, pause (drained: no new servers)"
+
+
+def test_a_failed_verify_is_a_problem_naming_it():
+    verify = {"result": False, "error": "hash mismatch: vol1"}
+    failed = {"last_backup": "t", "stale": False, "last_results": {"verify": verify}}
+    _, problems = runner.summarize("hub", hub_reply(backup__status=(failed, 0)), [], {})
+    assert problems == ["backup: the last backup.verify failed: hash mismatch: vol1"]

@@ -23,3 +23,12 @@ c.FileContentsManager.delete_to_trash = False
 from jupyterhub.httpclient import JupyterHubHTTPClient  # noqa: E402
 
 JupyterHubHTTPClient.connector_options.default_value = {"use_dns_cache": False}
+
+# Saves never damage the saved file when the disk (the NFS /home) is full: see
+# jhd_safe_writing.py. Around the server's default contents manager.
+from jhd_safe_writing import SafeWritingMixin  # noqa: E402
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager  # noqa: E402
+
+c.ServerApp.contents_manager_class = type(
+    "SafeLargeFileManager", (SafeWritingMixin, AsyncLargeFileManager), {}
+)

@@ -19,15 +19,14 @@ part itself:
   listed once for all waiting spawns, and a server counts as up the moment its port
   answers (``pacing.py``).
 
-Why one file of about 490 lines: it is one traitlets class whose methods override
-SwarmSpawner's (traits with their help, state, account, service spec, start and wait);
-the pacing machinery already lives in pacing.py. Splitting the class is issue #10's work.
+The service itself (its spec, waiting for its task, poll) is in service.py, the pacing
+machinery in pacing.py, the restuser client in restuser.py.
 """
 
 import asyncio
 import time
 
-from docker.types import ContainerSpec, EndpointSpec, Placement, Resources, TaskTemplate
+from docker.types import RestartPolicy
 from dockerspawner import SwarmSpawner
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 
@@ -39,16 +38,12 @@ from .restuser import (
     RestuserUnavailable,
     is_safe_name,
 )
+from .service import SpawnRefused, SwarmServiceMixin
 
-# Task states after which swarm starts another task: the spawn has failed.
-TASK_FAILED = {"rejected", "failed", "orphaned"}
-
-
-class SpawnRefused(RuntimeError):
-    """The server must not start; the message is shown to the user."""
+__all__ = ["SpawnRefused", "SwarmSystemUserSpawner"]
 
 
-class SwarmSystemUserSpawner(SwarmSpawner):
+class SwarmSystemUserSpawner(SwarmServiceMixin, SwarmSpawner):
     """Each user's server is a swarm service running as their own system user."""
 
     host_homedir_format_string = Unicode(
@@ -168,6 +163,15 @@ class SwarmSystemUserSpawner(SwarmSpawner):
         """,
     )
 
+    swarm_wait = Float(
+        120.0,
+        config=True,
+        help="""
+        Seconds a poll waits for a swarm manager that has no leader yet (503), e.g. just
+        after the hub host rebooted, before it counts as failed (which stops the server).
+        """,
+    )
+
     user_id = Integer(
         -1,
         help="""
@@ -196,6 +200,13 @@ class SwarmSystemUserSpawner(SwarmSpawner):
         # Round-robin DNS instead of a virtual IP: swarm's VIP needs IPVS, which some
         # kernels lack; the hub reaches the server by service name on the overlay network.
         return {"mode": "dnsrr"}
+
+    @default("extra_task_spec")
+    def _default_task_spec(self):
+        # A server that exits, or whose node dies, stays stopped: the hub sees it at its next
+        # poll and the student starts again. A task swarm restarted elsewhere would have a
+        # new address, and the hub's proxy would keep the old one.
+        return {"restart_policy": RestartPolicy(condition="none")}
 
     # --- paths -------------------------------------------------------------------------
 
@@ -386,111 +397,3 @@ class SwarmSystemUserSpawner(SwarmSpawner):
                 yield events[sent]
                 sent += 1
             await asyncio.sleep(0.5)
-
-    async def create_object(self):
-        """
-        Create the service and return at once.
-
-        SwarmSpawner.create_object builds the same spec but then polls for the first task
-        with a one-second sleep; start_object waits for the task instead.
-        """
-        container = ContainerSpec(
-            image=self.image,
-            env=self.get_env(),
-            args=await self.get_command(),
-            mounts=self.mounts,
-            cap_drop=list(self.cap_drop) or None,
-            **self.extra_container_spec,
-        )
-        resources = Resources(
-            mem_limit=self.mem_limit,
-            mem_reservation=self.mem_guarantee,
-            cpu_limit=int(self.cpu_limit * 1e9) if self.cpu_limit else None,
-            cpu_reservation=int(self.cpu_guarantee * 1e9) if self.cpu_guarantee else None,
-            **self.extra_resources_spec,
-        )
-        if self.pids_limit:
-            # docker-py's Resources has no pids; the Engine API has had Limits.Pids since 1.41.
-            resources.setdefault("Limits", {})["Pids"] = int(self.pids_limit)
-        placement = Placement(
-            **{"constraints": None, "preferences": None, "platforms": None,
-               **self.extra_placement_spec}
-        )  # fmt: skip
-        task = TaskTemplate(
-            container_spec=container,
-            resources=resources,
-            networks=[self.network_name] if self.network_name else [],
-            placement=placement,
-            **self.extra_task_spec,
-        )
-        endpoint = {} if self.use_internal_ip else {"ports": {None: (self.port, "tcp")}}
-        endpoint.update(self.extra_endpoint_spec)
-        return await self.docker(
-            "create_service",
-            task_template=task,
-            endpoint_spec=EndpointSpec(**endpoint),
-            name=self.service_name,
-            **self.extra_create_kwargs,
-        )
-
-    async def start_object(self):
-        """
-        Wait until the service's task runs; fail at once when swarm rejects a task.
-
-        SwarmSpawner counts a rejected task as "not ready yet" and swarm keeps replacing it,
-        so an image missing on a node with the registry unreachable held the spawn until
-        start_timeout. The rejection's reason (e.g. "No such image") is the error here.
-        The tasks come from the shared TaskBoard: one listing for every waiting spawn.
-        """
-        reported_node = False
-        while True:
-            tasks = await self._task_board.tasks(lambda: self.docker("tasks"), self.service_id)
-            if not tasks and await self.get_object() is None:
-                raise SpawnRefused(f"{self.service_name} has no task: the service is gone")
-            states = [str((t.get("Status") or {}).get("State", "")).lower() for t in tasks]
-            if "running" in states:
-                return
-            for task, state in zip(tasks, states, strict=True):
-                status = task.get("Status") or {}
-                if state in TASK_FAILED:
-                    node = await self._node_name(task.get("NodeID"))
-                    reason = status.get("Err") or status.get("Message") or state
-                    self.log.error("%s: task %s on %s: %s (image %s)", self.service_name,
-                                   state, node, reason, self.image)  # fmt: skip
-                    # JupyterHub's cleanup only stops servers that poll as running; a
-                    # service left behind would keep swarm retrying the task.
-                    await self.remove_object()
-                    raise SpawnRefused(
-                        f"Your server could not start on {node}: {reason} (image {self.image}). "
-                        "Please tell the course staff."
-                    )
-                if task.get("NodeID") and not reported_node:
-                    reported_node = True
-                    node = await self._node_name(task["NodeID"])
-                    self._report(40, f"Starting your server's container on {node}")
-            await asyncio.sleep(self.task_poll_interval)
-
-    async def _node_name(self, node_id):
-        if not node_id:
-            return "no node"
-        try:
-            node = await self.docker("inspect_node", node_id)
-            return node["Description"]["Hostname"]
-        except Exception:  # noqa: BLE001 - only for the message
-            return f"node {node_id[:12]}"
-
-    async def get_ip_and_port(self):
-        """
-        The running task's own address on the overlay network, not the service's name.
-
-        After a server is stopped and started again, swarm's DNS kept answering with the
-        removed task's address (seen in the lab: the hub waited 120 s on it and gave up);
-        the task's network attachment is always the current one.
-        """
-        task = await self.get_task()
-        for attachment in (task or {}).get("NetworksAttachments") or []:
-            if attachment["Network"]["Spec"]["Name"] == self.network_name:
-                addresses = attachment.get("Addresses") or []
-                if addresses:
-                    return addresses[0].split("/")[0], self.port
-        return await super().get_ip_and_port()

@@ -1,0 +1,68 @@
+"""_modules/swarm.py on a manager: nodes by minion id, drain and undrain, tasks by node.
+
+Docker is a small fake of the SDK's nodes (the parts set_availability uses); the real
+engine is exercised by the lab's fault tests (tests/e2e/test_fault_nodes.py).
+"""
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+from tests.loaders import load
+
+HOSTS = {"hub.example.edu": "10.0.0.10", "node1.example.edu": "10.0.0.11"}
+swarm = load("_modules/swarm.py", {"__pillar__": {"hosts": HOSTS}})
+
+
+def attrs(hostname, addr, availability="active"):
+    return {
+        "ID": f"id-{hostname}",
+        "Description": {"Hostname": hostname},
+        "Status": {"State": "ready", "Addr": addr},
+        "Spec": {"Role": "worker", "Availability": availability, "Labels": {}},
+    }
+
+
+class FakeNode:
+    def __init__(self, attrs):
+        self.attrs = attrs
+        self.updates = []
+
+    def update(self, spec):
+        self.updates.append(spec)
+        self.attrs["Spec"] = spec
+
+    def reload(self):
+        pass
+
+
+class FakeClient:
+    def __init__(self, *nodes):
+        self.node_list = [FakeNode(a) for a in nodes]
+        self.nodes = self
+
+    def list(self):
+        return self.node_list
+
+
+def test_a_node_is_named_by_the_minion_whose_address_it_has():
+    """Hostnames are often short where minion ids are FQDNs: the address decides."""
+    assert swarm._minion_of(attrs("node1", "10.0.0.11")) == "node1.example.edu"
+    assert swarm._minion_of(attrs("stray", "10.9.9.9")) == "stray"
+
+
+def test_drain_pauses_the_node_and_keeps_the_rest_of_its_spec(monkeypatch):
+    client = FakeClient(attrs("node1", "10.0.0.11"), attrs("hub", "10.0.0.10"))
+    monkeypatch.setattr(swarm, "_client", lambda: client)
+    result = swarm.set_availability("node1.example.edu", "pause")
+    (update,) = client.node_list[0].updates
+    assert update == {"Role": "worker", "Availability": "pause", "Labels": {}}
+    assert result["minion"] == "node1.example.edu" and result["availability"] == "pause"
+    assert not client.node_list[1].updates
+
+
+def test_an_unknown_node_or_availability_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(swarm, "_client", lambda: FakeClient(attrs("node1", "10.0.0.11")))
+    with pytest.raises(CommandExecutionError, match="'node7' is not a node of this swarm"):
+        swarm.set_availability("node7", "pause")
+    with pytest.raises(CommandExecutionError, match="availability 'off' is not one of"):
+        swarm.set_availability("node1", "off")
