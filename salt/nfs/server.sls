@@ -1,5 +1,14 @@
 # The hub serves /home (and the nbgrader exchange) to the nodes over NFSv4.
 {%- set nfs = pillar.nfs %}
+
+# nbgrader's exchange is on the hub whether NFS serves it or not (one host, the lab):
+# everyone writes, nobody removes another's files, as nbgrader needs.
+nbgrader-exchange:
+  file.directory:
+    - name: {{ nfs.exchange_dir }}
+    - mode: '1777'
+    - makedirs: true
+
 {#- On a single-host site there is nobody to serve /home to. #}
 {%- if nfs.enabled and pillar.roles.nodes != [pillar.roles.hub] %}
 nfs-kernel-server:
@@ -8,9 +17,7 @@ nfs-kernel-server:
 {%-   for dir, export in [('/home', 'home'), (nfs.exchange_dir, 'exchange')] %}
 nfs-export-{{ export }}:
   file.directory:
-    - names:
-      - {{ dir }}
-      - {{ nfs.export_root }}/{{ export }}
+    - name: {{ nfs.export_root }}/{{ export }}
     - makedirs: true
   mount.mounted:
     - name: {{ nfs.export_root }}/{{ export }}
@@ -20,17 +27,10 @@ nfs-export-{{ export }}:
     - persist: true
     - require:
       - file: nfs-export-{{ export }}
+      - file: nbgrader-exchange
     - require_in:
       - service: nfs-kernel-server
 {%-   endfor %}
-
-nfs-exchange-permissions:
-  file.directory:
-    - name: {{ nfs.exchange_dir }}
-    # nbgrader's exchange: everyone writes, nobody deletes others' files.
-    - mode: '1777'
-    - require:
-      - file: nfs-export-exchange
 
 idmapd-config:
   file.managed:

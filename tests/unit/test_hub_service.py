@@ -4,16 +4,17 @@ Docker is the recording fake of test_hub_spawner, with the tasks and nodes given
 """
 
 import asyncio
+import logging
 
 import pytest
 
-from tests.unit.test_hub_spawner import FakeDocker, make_spawner, service_spec, start
+from tests.unit.test_hub_spawner import LOG, FakeDocker, make_spawner, service_spec, start
 
 # test_hub_spawner puts the hub's package on the path.
 live_task = __import__("jupyterhub_deploy.service", fromlist=["live_task"]).live_task
 
-READY = {"ID": "n0de1d", "Status": {"State": "ready"}}
-DOWN = {"ID": "n0de2d", "Status": {"State": "down"}}
+READY = {"ID": "n0de1d", "Status": {"State": "ready"}, "Description": {"Hostname": "node1"}}
+DOWN = {"ID": "n0de2d", "Status": {"State": "down"}, "Description": {"Hostname": "node2"}}
 
 
 def task(node, state="running", desired="running"):
@@ -46,9 +47,24 @@ def test_a_task_running_on_a_ready_node_is_alive():
     assert poll([task(READY)], [READY, DOWN]) is None
 
 
-def test_a_task_on_a_node_that_died_is_not():
+class Recorder(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_a_task_on_a_node_that_died_is_not_and_the_log_names_the_node():
     """Swarm still says "running" for it: the node's last report before it went away."""
-    assert poll([task(DOWN)], [READY, DOWN]) == 1
+    recorder = Recorder()
+    LOG.addHandler(recorder)
+    try:
+        assert poll([task(DOWN)], [READY, DOWN]) == 1
+    finally:
+        LOG.removeHandler(recorder)
+    assert "jupyter-alice: its node node2 is down: the server counts as stopped" in recorder.lines
 
 
 def test_a_task_swarm_is_shutting_down_or_that_exited_is_not():

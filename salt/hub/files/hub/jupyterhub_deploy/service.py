@@ -19,6 +19,11 @@ class SpawnRefused(RuntimeError):
     """The server must not start; the message is shown to the user."""
 
 
+def task_state(task):
+    """A swarm task's observed state, lower case ("" when swarm has not said)."""
+    return str((task.get("Status") or {}).get("State", "")).lower()
+
+
 def live_task(tasks, nodes):
     """
     The task among ``tasks`` that runs on a node that is not down, or None.
@@ -31,11 +36,19 @@ def live_task(tasks, nodes):
     """
     up = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") != "down"}
     for task in tasks:
-        state = str((task.get("Status") or {}).get("State", "")).lower()
+        state = task_state(task)
         desired = str(task.get("DesiredState", "running")).lower()
         if state == "running" and desired == "running" and task.get("NodeID") in up:
             return task
     return None
+
+
+def lost_nodes(tasks, nodes):
+    """Hostnames of the down nodes where ``tasks`` were still running when last seen."""
+    down = {n["ID"]: n["Description"]["Hostname"] for n in nodes
+            if (n.get("Status") or {}).get("State") == "down"}  # fmt: skip
+    running = [t for t in tasks if task_state(t) == "running"]
+    return sorted({down[t["NodeID"]] for t in running if t.get("NodeID") in down})
 
 
 def swarm_not_ready(error):
@@ -107,7 +120,7 @@ class SwarmServiceMixin:
             tasks = await self._task_board.tasks(lambda: self.docker("tasks"), self.service_id)
             if not tasks and await self.get_object() is None:
                 raise SpawnRefused(f"{self.service_name} has no task: the service is gone")
-            states = [str((t.get("Status") or {}).get("State", "")).lower() for t in tasks]
+            states = [task_state(t) for t in tasks]
             if "running" in states:
                 return
             for task, state in zip(tasks, states, strict=True):
@@ -169,7 +182,13 @@ class SwarmServiceMixin:
             return 0
         tasks = await self._when_swarm_answers(self.docker, "tasks", {"service": self.service_name})
         nodes = await self._when_swarm_answers(self.docker, "nodes")
-        return None if live_task(tasks, nodes) else 1
+        if live_task(tasks, nodes):
+            return None
+        for node in lost_nodes(tasks, nodes):
+            # The line staff grep for after a node loss (docs/operations.md).
+            self.log.warning("%s: its node %s is down: the server counts as stopped",
+                             self.service_name, node)  # fmt: skip
+        return 1
 
     async def _when_swarm_answers(self, call, *args):
         """
