@@ -55,10 +55,29 @@ def _targeted(group):
     return sorted(found["minions"])
 
 
-def _ask(client, group, function):
-    # One function per job: salt 3008's jobs.list_jobs search_function crashes on the
-    # job cache's multi-function jobs, which would break finding backup runs.
-    return client.cmd(group, function, tgt_type="nodegroup", timeout=TIMEOUT, full_return=True)
+NOT_CONNECTED = {"ret": "not connected to the master", "retcode": 1}
+
+
+def _connected(ids):
+    """The minions of ``ids`` connected to the master now; all of them if salt cannot say."""
+    try:
+        connected = set(salt.utils.minions.CkMinions(__opts__).connected_ids())
+    except Exception:  # noqa: BLE001 - presence unknown: ask every one
+        return list(ids)
+    return [minion for minion in ids if minion in connected] if connected else list(ids)
+
+
+def _ask(client, minions, function):
+    """``{minion: full_return}`` of ``function`` on ``minions`` that are connected; the others
+    answer NOT_CONNECTED at once (salt would wait the whole timeout for them)."""
+    asked = _connected(minions)
+    replies = {minion: NOT_CONNECTED for minion in minions if minion not in asked}
+    if asked:
+        # One function per job: salt 3008's jobs.list_jobs search_function crashes on the
+        # job cache's multi-function jobs, which would break finding backup runs.
+        replies.update(client.cmd(asked, function, tgt_type="list", timeout=TIMEOUT,
+                                  full_return=True))  # fmt: skip
+    return replies
 
 
 def _value(reply, expected):
@@ -223,10 +242,12 @@ def status():
     hubs = _targeted("hub")
     node_ids = _targeted("nodes")
     hub_id = hubs[0] if hubs else "hub"
-    hub_replies = {
-        function: _ask(client, "hub", function).get(hub_id) for function in HUB_FUNCTIONS
-    }
-    node_replies = _ask(client, "nodes", "swarm.student_containers")
+    hub_replies = {}
+    if _connected([hub_id]):  # else summarize says the hub did not answer
+        hub_replies = {
+            function: _ask(client, [hub_id], function).get(hub_id) for function in HUB_FUNCTIONS
+        }
+    node_replies = _ask(client, node_ids, "swarm.student_containers")
     report, problems = summarize(hub_id, hub_replies, node_ids, node_replies)
     # salt-run 3008 takes its exit code from a `retcode` key of the returned dict only;
     # __context__ marks the job in the job cache.

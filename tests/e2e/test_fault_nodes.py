@@ -95,10 +95,11 @@ def test_node_loss_names_the_node_frees_its_students_and_the_node_returns(
 
         node_stopped_and_restored(lost)
         wait_until(f"swarm sees {lost} down", lambda: swarm_node(lab, lost)["state"] == "down")
+        asked = time.monotonic()
         code, status = lab.salt_run("jupyterhub.status")
         assert code == 1, status
         assert f"node {lost}: swarm says down" in status["problems"], status["problems"]
-        print("status problems:", status["problems"])
+        print(f"status took {time.monotonic() - asked:.1f}s:", status["problems"])
         # Servers still assigned there are named; the hub frees them at its next poll (30 s),
         # which may come first: then its log names them.
         named = next((p for p in status["problems"] if "(servers there:" in p), "")

@@ -150,3 +150,20 @@ def test_a_failed_verify_is_a_problem_naming_it():
     failed = {"last_backup": "t", "stale": False, "last_results": {"verify": verify}}
     _, problems = runner.summarize("hub", hub_reply(backup__status=(failed, 0)), [], {})
     assert problems == ["backup: the last backup.verify failed: hash mismatch: vol1"]
+
+
+def test_minions_not_connected_answer_at_once_and_are_not_asked(monkeypatch):
+    """Salt would wait the whole timeout for a lost node; the status says so at once."""
+    asked = []
+
+    class Client:
+        def cmd(self, targets, function, **kwargs):
+            asked.append((targets, function, kwargs["tgt_type"]))
+            return {t: {"ret": [], "retcode": 0} for t in targets}
+
+    monkeypatch.setattr(runner, "_connected", lambda ids: [i for i in ids if i != "node2"])
+    replies = runner._ask(Client(), ["node1", "node2"], "swarm.student_containers")
+    assert asked == [(["node1"], "swarm.student_containers", "list")]
+    assert replies["node2"] == runner.NOT_CONNECTED
+    _, problems = runner.summarize("hub", hub_reply(), ["node1", "node2"], replies)
+    assert problems == ["node node2: not connected to the master"]
