@@ -1,6 +1,8 @@
 """
 The backup module (_modules/backup.py) with the real duplicity: Debian's package, run as an
-external command under /usr/bin/python3, against file:// targets in pytest's tmp dirs.
+external command under /usr/bin/python3, against file:// targets in pytest's tmp dirs. The
+module and its _utils/backup_*.py are loaded by salt's own loader (utils_dirs and
+__utils__), as a minion loads them after saltutil.sync_all, which one test does too.
 
 A full backup, changes, an incremental, then a restore of one student's home as of the full
 is byte for byte what it was; cleanup keeps the last N full chains; status reads chains and
@@ -17,6 +19,7 @@ import collections
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 
@@ -24,7 +27,8 @@ import pytest
 import salt._logging.impl
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.conftest import REPO
+from tests.loaders import checkout_opts, minion_opts, salt_loaded
 
 SECRET = "functional test passphrase"
 
@@ -71,8 +75,9 @@ def cfg(tmp_path, home):
 
 
 @pytest.fixture
-def backup(cfg):
-    yield load("_modules/backup.py", {"__pillar__": {"backup": cfg}, "__context__": {}})
+def backup(cfg, tmp_path):
+    opts = checkout_opts(tmp_path / "minion")
+    yield salt_loaded("backup", opts, {"backup": cfg})
     stop_gpg_agent(cfg["work_dir"])
 
 
@@ -180,7 +185,7 @@ def test_a_second_run_while_one_runs_is_refused(backup, home):
     results = {}
     first = threading.Thread(target=lambda: results.setdefault("first", backup.run()))
     first.start()
-    lock = backup._paths(backup.__pillar__["backup"]).lock
+    lock = os.path.join(backup.__pillar__["backup"]["work_dir"], "lock")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not holds(lock, "backup.run"):
         time.sleep(0.01)
@@ -241,6 +246,26 @@ def test_a_wrong_passphrase_cannot_restore(backup, cfg, tmp_path):
     with pytest.raises(CommandExecutionError, match="duplicity restore of .* failed") as info:
         backup.restore("alice", str(tmp_path / "restored"))
     assert "not the passphrase" not in str(info.value)
+
+
+def test_sync_all_brings_the_utils_and_the_synced_module_backs_up(cfg, tmp_path):
+    # As the master serves them (master.d/roots.conf: salt/ only, _utils through a link).
+    minion = tmp_path / "minion"
+    opts = minion_opts(minion, file_roots={"base": [str(REPO / "salt")]}, pillar_roots={})
+    synced = salt_loaded("saltutil", opts, {}).sync_all(refresh=False)
+    utils = {f"utils.{p.stem}" for p in REPO.glob("_utils/*.py")}
+    assert utils and utils <= set(synced["utils"]) and "modules.backup" in synced["modules"]
+
+    backup = salt_loaded("backup", opts, {"backup": cfg})  # no module_dirs, no utils_dirs
+    try:
+        assert backup.run()["type"] == "full"
+        status = backup.status()
+        assert status["chain_count"] == 1 and status["last_results"]["run"]["result"] is True
+    finally:
+        stop_gpg_agent(cfg["work_dir"])
+    for name in ("module.backup", "utils.backup_duplicity", "utils.backup_gpg"):
+        module = sys.modules[f"salt.loaded.ext.{name}"]
+        assert module.__file__.startswith(str(minion / "extmods")), module.__file__
 
 
 # --- encrypted to a GPG key ------------------------------------------------------------------

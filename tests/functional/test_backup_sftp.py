@@ -6,8 +6,9 @@ sshd (Debian's, unpacked into .tools/openssh by script/setup, or /usr/sbin/sshd)
 private mount namespace where copies of /etc/passwd and /etc/shadow add the sftp-only account
 and sshd's privilege separation user, and the target's directory is bound over /mnt (owned
 by root like /srv/backup, so sshd's StrictModes applies as on a real host). The hub side is
-the module with the key the hub's state makes and the known_hosts it writes from the target
-host's mine entry (here the real backup.host_keys of the sandbox's host key).
+the module, loaded by salt's own loader, with the key the hub's state makes and the
+known_hosts it writes from the target host's mine entry (here the real backup.host_keys of
+the sandbox's host key).
 """
 
 import os
@@ -21,7 +22,7 @@ import salt._logging.impl
 
 from tests.conftest import REPO
 from tests.functional.test_backup_duplicity import stop_gpg_agent
-from tests.loaders import load
+from tests.loaders import checkout_opts, salt_loaded
 
 UNPACKED = REPO / ".tools/openssh"
 ACCOUNT, UID = "jhd-backup", 64123
@@ -159,16 +160,12 @@ def backup(tmp_path, hub_key, target_host):
         "passphrase": SECRET,
         "work_dir": str(hub_key),
     }
-    keys = load("_modules/backup.py").host_keys(keydir=str(target_host["sandbox"] / "hostkeys"))
+    opts = checkout_opts(tmp_path / "minion")
+    pillar = {"backup": cfg, "hosts": {"backupbox": "127.0.0.1"}}
+    module = salt_loaded("backup", opts, pillar)
+    keys = module.host_keys(keydir=str(target_host["sandbox"] / "hostkeys"))
     mine = {"backupbox": keys}
-    module = load(
-        "_modules/backup.py",
-        {
-            "__pillar__": {"backup": cfg, "hosts": {"backupbox": "127.0.0.1"}},
-            "__salt__": {"mine.get": lambda tgt, fun: {tgt: mine[tgt]}},
-            "__context__": {},
-        },
-    )
+    module.functions["mine.get"] = lambda tgt, fun: {tgt: mine[tgt]}
     module.mine = mine
     yield module
     stop_gpg_agent(cfg["work_dir"])

@@ -1,9 +1,10 @@
 """
-The backup execution module (_modules/backup.py) without running duplicity.
+The backup execution module (_modules/backup.py) without running duplicity, with its
+_utils/backup_*.py as ``__utils__`` (tests/loaders.py).
 
-The parsers read real duplicity 0.8.22 output (``--log-fd``), captured on Debian 12 in
-tests/unit/duplicity_logs/; the functions run against a stand-in for the duplicity call that
-records its argument list and environment and replies with one of those logs.
+The functions run against a stand-in for the duplicity call that records its argument list
+and environment and replies with real duplicity 0.8.22 output captured in
+tests/unit/duplicity_logs/ (whose parsing tests/unit/test_backup_duplicity.py tests).
 tests/functional/test_backup_duplicity.py runs the real duplicity.
 """
 
@@ -11,16 +12,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import salt._logging.impl
 from salt.exceptions import CommandExecutionError
 
-from tests.conftest import REPO
 from tests.loaders import load
+from tests.unit.test_backup_duplicity import log_of
+from tests.unit.test_backup_gpg import KEY, OTHER_KEY, PUBLIC_BLOCK, SECRET_BLOCK, FakeGpg
 
-LOGS = REPO / "tests/unit/duplicity_logs"
 SECRET = "correct horse battery staple"
 TARGET = "file:///srv/backups/home"
 
@@ -29,14 +29,6 @@ TARGET = "file:///srv/backups/home"
 def _salt_logs_to_pytest():
     """Salt defers warnings to an stderr that pytest has closed by exit; pytest shows them."""
     salt._logging.impl.shutdown_temp_handler()
-
-
-def log_of(name):
-    return (LOGS / f"{name}.log").read_text()
-
-
-def records(name):
-    return module_for({})._parse_log(log_of(name))
 
 
 def module_for(cfg, salt=None, hosts=None):
@@ -97,137 +89,6 @@ def backup(cfg, fake):
     module = module_for(cfg)
     module._execute = fake
     return module
-
-
-# --- parsing real output -------------------------------------------------------------
-
-
-def test_the_machine_log_splits_into_records():
-    found = records("run_incremental")
-    assert [(r["level"], r["code"]) for r in found] == [("NOTICE", 1)] * 3
-    assert found[1]["message"] == "Last full backup date: Mon Nov 30 02:27:40 2026"
-    assert found[2]["message"].startswith("--------------[ Backup Statistics ]")
-
-
-def test_the_collection_record_keeps_its_indented_set_lines():
-    (record,) = [r for r in records("collection_two_chains") if r["code"] == 3]
-    assert record["level"] == "INFO"
-    assert " full 20261130T022740Z 1 enc" in record["extra"]
-    assert "Collection Status" in record["message"]
-
-
-def test_statistics_of_an_incremental_run():
-    stats = module_for({})._parse_statistics(records("run_incremental"))
-    assert stats["source_files"] == 5
-    assert stats["source_file_size"] == 62299
-    assert (stats["new_files"], stats["changed_files"], stats["deleted_files"]) == (1, 1, 1)
-    assert stats["changed_file_size"] == 11
-    assert stats["total_destination_size_change"] == 274
-    assert stats["elapsed_time"] == 0.01
-    assert stats["errors"] == 0
-
-
-def test_the_type_of_a_run_comes_from_what_duplicity_said():
-    module = module_for({})
-    assert module._backup_type(records("run_full")) == "full"
-    assert module._backup_type(records("run_incremental")) == "incremental"
-    assert module._backup_type(records("run_incremental"), requested_full=True) == "full"
-    switched = module._parse_log("WARNING 1\n. No signatures found, switching to full backup.\n\n")
-    assert module._backup_type(switched) == "full"
-
-
-def test_collection_with_an_old_and_a_primary_chain():
-    module = module_for({})
-    collection = module._parse_collection(records("collection_two_chains"))
-    old, primary = collection["chains"]
-    assert not old["primary"] and primary["primary"]
-    assert [s["type"] for s in old["sets"]] == ["full", "incremental"]
-    assert [s["type"] for s in primary["sets"]] == ["full"]
-    last = primary["sets"][0]["time"]
-    assert module._iso(last) == "2026-11-30T02:27:47+00:00"
-
-    fresh = module._summarise(collection, now=last + 60, stale_after=10800)
-    assert fresh["last_full"] == "2026-11-30T02:27:47+00:00"
-    assert fresh["last_incremental"] == "2026-11-30T02:27:43+00:00"
-    assert fresh["last_backup"] == "2026-11-30T02:27:47+00:00"
-    assert (fresh["age_seconds"], fresh["age_human"], fresh["stale"]) == (60, "1m 00s", False)
-    assert fresh["chain_count"] == 2
-    assert [c["sets"] for c in fresh["chains"]] == [2, 1]
-    assert fresh["chains"][0] == {
-        "start": "2026-11-30T02:27:40+00:00",
-        "end": "2026-11-30T02:27:43+00:00",
-        "sets": 2,
-        "primary": False,
-    }
-    stale = module._summarise(collection, now=last + 10801, stale_after=10800)
-    assert stale["stale"] and stale["age_human"] == "3h 00m"
-
-
-def test_an_empty_target_has_no_backup_and_is_stale():
-    module = module_for({})
-    collection = module._parse_collection(records("collection_empty"))
-    assert collection == {"chains": [], "incomplete_sets": 0, "orphaned_sets": 0}
-    summary = module._summarise(collection, now=time.time(), stale_after=10800)
-    assert summary["last_backup"] is None and summary["age_seconds"] is None
-    assert summary["stale"] is True and summary["chain_count"] == 0
-
-
-def test_an_interrupted_full_is_an_incomplete_set_not_a_backup():
-    collection = module_for({})._parse_collection(records("collection_incomplete"))
-    assert collection["chains"] == [] and collection["incomplete_sets"] == 1
-
-
-def test_collection_output_without_its_record_is_an_error():
-    with pytest.raises(CommandExecutionError, match="no collection record"):
-        module_for({})._parse_collection(records("run_full"))
-
-
-def test_verify_sorts_damage_from_changes_since_the_backup():
-    report = module_for({})._parse_verify(records("verify_differences"))
-    assert report == {
-        "compared": 5,
-        "differences": 4,
-        "data_mismatches": ["alice/notes.txt"],
-        "changed_since_backup": ["alice", "alice/gone.txt", "alice/new.txt"],
-    }
-    clean = module_for({})._parse_verify(records("verify_clean"))
-    assert clean["differences"] == 0 and clean["data_mismatches"] == []
-
-
-@pytest.mark.parametrize(
-    "name,removed", [("remove_one_chain", 1), ("remove_two_chains", 2), ("remove_nothing", 0)]
-)
-def test_removed_chains_are_counted(name, removed):
-    assert module_for({})._parse_removed_chains(records(name)) == removed
-
-
-@pytest.mark.parametrize(
-    "given,expected",
-    [
-        ("2026-11-30T14:00:00Z", "2026-11-30T14:00:00+00:00"),
-        ("2026-11-30 14:00", "2026-11-30T14:00:00"),
-        ("2026-11-30", "2026-11-30T00:00:00"),
-        ("3D", "3D"),
-        ("2h30m", "2h30m"),
-        ("now", "now"),
-        (1796005000, "1796005000"),
-        ("1796005000", "1796005000"),
-    ],
-)
-def test_restore_times(given, expected):
-    assert module_for({})._duplicity_time(given) == expected
-
-
-@pytest.mark.parametrize("bad", ["--force", "3 days", "", "1;rm"])
-def test_bad_restore_times_are_refused(bad):
-    with pytest.raises(CommandExecutionError, match="is not a date, a time or an interval"):
-        module_for({})._duplicity_time(bad)
-
-
-def test_passwords_in_target_urls_are_hidden():
-    module = module_for({})
-    assert module._redact("sftp://u:pw@host//srv") == "sftp://u:***@host//srv"
-    assert module._redact(TARGET) == TARGET
 
 
 # --- run: the command line, the environment, the result ----------------------------------
@@ -341,7 +202,7 @@ def test_a_changed_passphrase_starts_a_new_full_chain(backup, fake, cfg):
 def test_a_second_run_while_the_lock_is_held_is_refused_and_not_recorded(backup, fake, cfg):
     paths = backup._paths(cfg)
     fake.reply("collection_two_chains")
-    with backup._locked(paths, "backup.verify"):
+    with backup.__utils__["backup_records.locked"](paths, "backup.verify"):
         result = backup.run()
         assert backup.status()["running"]["function"] == "backup.verify"
     assert result["result"] is False
@@ -349,7 +210,7 @@ def test_a_second_run_while_the_lock_is_held_is_refused_and_not_recorded(backup,
     assert result["error"].endswith("; backup.run refused")
     assert [c["argv"][1] for c in fake.calls] == ["collection-status"]
     assert backup.__context__["retcode"] == 1
-    assert "run" not in backup._last_results(paths)
+    assert "run" not in backup.__utils__["backup_records.last_results"](paths)
     fake.reply("run_full")
     assert backup.run()["result"] is True
 
@@ -560,61 +421,21 @@ def test_known_hosts_come_from_the_target_host_s_mine_entry(cfg, fake):
     )
 
 
-# --- encryption to a GPG key (backup:gpg_key) --------------------------------------------
-
-KEY = "6B3E296D875236EE4E056ADD7014EBA0F79553CF"
-OTHER_KEY = "B70C4BD2E3F7E5B34BB7082148628CB771C313CA"
-SECRET_BLOCK = "\n".join(
-    ["-----BEGIN PGP PRIVATE KEY BLOCK-----", "", "lFgEaUtQ", "-----END PGP PRIVATE KEY BLOCK-----"]
-)
-PUBLIC_BLOCK = "\n".join(
-    ["-----BEGIN PGP PUBLIC KEY BLOCK-----", "", "mDMEaUtQ", "-----END PGP PUBLIC KEY BLOCK-----"]
-)
-
-# gpg 2.2.40 --with-colons of an ed25519 key with a cv25519 encryption subkey.
-SECRET_LISTING = """\
-sec:-:255:22:7014EBA0F79553CF:1796008408:::-:::scESC:::+::ed25519:::0:
-fpr:::::::::6B3E296D875236EE4E056ADD7014EBA0F79553CF:
-grp:::::::::65E0E921A33007B90B72BB9B97050C595C540757:
-uid:-::::1796008408::BD6F9B8DA8E1C1A69FCCEECEDCD981B03CF9666B::test <t@example>::::::::::0:
-ssb:-:255:18:3E0EC48F466EB966:1796008408::::::e:::+::cv25519::
-fpr:::::::::CA53B58F7CB287689468075C3E0EC48F466EB966:
-grp:::::::::98B694F5B8E2D76974037F95008E0C7F005B31CE:
-"""
-PUBLIC_LISTING = """\
-tru::1:1796008484:0:3:1:5
-pub:-:255:22:7014EBA0F79553CF:1796008408:::-:::scESC:::::ed25519:::0:
-fpr:::::::::6B3E296D875236EE4E056ADD7014EBA0F79553CF:
-uid:-::::1796008408::BD6F9B8DA8E1C1A69FCCEECEDCD981B03CF9666B::test <t@example>::::::::::0:
-sub:-:255:18:3E0EC48F466EB966:1796008408::::::e:::::cv25519::
-fpr:::::::::CA53B58F7CB287689468075C3E0EC48F466EB966:
-"""
-
-
-def test_gpg_listings_give_fingerprint_capability_and_secret_part():
-    module = module_for({})
-    (key,) = module._parse_keys(SECRET_LISTING).values()
-    assert (key.fingerprint, key.encrypt, key.secret) == (KEY, True, True)
-    (key,) = module._parse_keys(PUBLIC_LISTING).values()
-    assert (key.fingerprint, key.encrypt, key.secret) == (KEY, True, False)
-    # `--import-options show-only` of a secret block, or an exported stub: "#", no secret.
-    stub = SECRET_LISTING.replace(":e:::+:", ":e:::#:")
-    assert module._parse_keys(stub)[KEY].secret is False
-    sign_only = "pub:-:255:22:48628CB771C313CA:1:::-:::scSC:::::ed25519:::0:\n"
-    sign_only += f"fpr:::::::::{OTHER_KEY}:\n"
-    both = module._parse_keys(PUBLIC_LISTING + sign_only)
-    assert list(both) == [KEY, OTHER_KEY] and both[OTHER_KEY].encrypt is False
+def gpg_of(module):
+    """The module's _utils/backup_gpg.py, in which a test replaces what runs gpg."""
+    return module.__utils__.modules["backup_gpg"]
 
 
 def use_key(module, fingerprint=KEY, secret=True):
     """backup:gpg_key as if imported: _install_key answers with this key."""
     blocks = []
+    gpg = gpg_of(module)
 
     def install(paths, armored):
         blocks.append(armored)
-        return module._Key(fingerprint, encrypt=True, secret=secret)
+        return gpg.Key(fingerprint, encrypt=True, secret=secret)
 
-    module._install_key = install
+    gpg._install_key = install
     return blocks
 
 
@@ -738,62 +559,8 @@ def test_neither_passphrase_nor_key(backup, fake, cfg):
     assert fake.calls == []
 
 
-class FakeGpg:
-    """
-    Stands in for ``_gpg``: a keyring ``{fingerprint: has its secret}``; an imported
-    "block" is lines ``<fingerprint> public|secret``.
-    """
-
-    def __init__(self):
-        self.keys, self.calls = {}, []
-
-    def __call__(self, paths, args, stdin=None):
-        self.calls.append(args[-1])
-        if args[-1] == "--list-keys":
-            return "".join(self.listing("pub", "sub", f, "") for f in self.keys)
-        if args[-1] == "--list-secret-keys":
-            return "".join(self.listing("sec", "ssb", f, "+") for f, s in self.keys.items() if s)
-        if args[-1] == "--import":
-            for line in stdin.splitlines():
-                fingerprint, part = line.split()
-                self.keys[fingerprint] = self.keys.get(fingerprint) or part == "secret"
-        elif args[-2] == "--delete-secret-and-public-keys":
-            del self.keys[args[-1]]
-        return ""
-
-    @staticmethod
-    def listing(primary, sub, fingerprint, secret):
-        return (
-            f"{primary}:-:255:22:{fingerprint[-16:]}:1:::-:::scESC:::{secret}::ed25519:::0:\n"
-            f"fpr:::::::::{fingerprint}:\n"
-            f"{sub}:-:255:18:3E0EC48F466EB966:1::::::e:::{secret}::cv25519::\n"
-            f"fpr:::::::::CA53B58F7CB287689468075C3E0EC48F466EB966:\n"
-        )
-
-
-def test_the_key_is_imported_once_and_the_keyring_holds_it_alone(cfg):
-    module = module_for(cfg)
-    gpg = module._gpg = FakeGpg()
-    paths = module._paths(cfg)
-    key = module._install_key(paths, f"{KEY} secret")
-    assert (key.fingerprint, key.secret) == (KEY, True)
-    assert gpg.calls.count("--import") == 1
-    assert "max-cache-ttl 0" in open(paths.agent_conf).read()
-    module._install_key(paths, f"{KEY} secret")
-    assert gpg.calls.count("--import") == 1  # unchanged: only listed
-
-    # Cut down to the public key: the secret key leaves the hub.
-    assert module._install_key(paths, f"{KEY} public").secret is False
-    assert gpg.keys == {KEY: False}
-    module._install_key(paths, f"{OTHER_KEY} secret")
-    assert gpg.keys == {OTHER_KEY: True}
-    with pytest.raises(CommandExecutionError, match="must hold one OpenPGP key, gpg found 2"):
-        module._install_key(paths, f"{KEY} public\n{OTHER_KEY} secret")
-    assert gpg.keys == {}
-
-
 def test_a_passphrase_hub_runs_no_gpg_and_drops_keys_a_gpg_key_left(backup, fake, cfg):
-    gpg = backup._gpg = FakeGpg()
+    gpg = gpg_of(backup)._gpg = FakeGpg()
     backup.run()
     assert gpg.calls == []
     cfg["gpg_key"] = f"{KEY} secret"
