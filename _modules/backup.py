@@ -53,6 +53,10 @@ summary) and ``backup_checks`` (pillar keys, restore's arguments).
 ``run``, ``cleanup`` and ``verify`` return ``{"result": False, "error": ...}`` on failure and
 set the job's retcode, rather than raise: salt's scheduler replaces the message of an
 exception by "Unhandled exception running ...", and these are the functions it runs.
+
+Why about 500 lines: this docstring (the operator's manual of the module) and the seven
+public functions with their own docstrings are most of it; what is left is the glue
+between them and ``_utils``.
 """
 
 import contextlib
