@@ -135,6 +135,10 @@ images:
   # Images are <hub address>:<registry:port>/<repository>/{hub,singleuser}:<tag>.
   repository: jupyterhub-deploy
   tag: current
+  # The student image's tag (null: tag). To change the image during term give it a new tag
+  # (week5): tags other than `tag` are never rebuilt, so setting the previous one back is
+  # the rollback (README, "Operating it").
+  singleuser_tag: null
 
 spawner:
   # Memory limit per student server.
