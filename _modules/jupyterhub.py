@@ -6,6 +6,8 @@ The hub publishes its API (the container's port 8081) on the hub host's loopback
 `salt` service token from pillar ``hub:api_tokens:salt``, whose role allows listing users
 and reading and stopping servers, nothing more (jupyterhub_deploy.config.SERVICE_SCOPES).
 
+``student_image`` reads the hub's settings file instead: which image it spawns.
+
 Minion options: ``jupyterhub.api_url`` overrides the API's URL (default
 ``http://127.0.0.1:<hub:api_port>/hub/api``).
 """
@@ -342,3 +344,24 @@ def last_cull():
             return json.load(handle)
     except FileNotFoundError:
         return None
+
+
+def student_image():
+    """
+    The student image the hub spawns (``images:names:singleuser``): from the settings file
+    the hub's container reads at its start (``<hub:data_dir>/settings.json``), which salt
+    restarts it for whenever that file changes. Not the hub's API: it does not say.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub jupyterhub.student_image
+    """
+    data_dir = __pillar__.get("hub", {}).get("data_dir", "/srv/jupyterhub")
+    path = os.path.join(data_dir, "settings.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)["images"]["names"]["singleuser"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CommandExecutionError(f"no student image in {path}: {exc!r}") from exc

@@ -286,10 +286,25 @@ def memory_of(stats):
     return max(usage - cache, 0), memory.get("limit") or 0
 
 
+def image_of(reference):
+    """
+    The image a container was created from, as staff name it: ``Config.Image`` without the
+    registry host and the digest. A swarm task's is ``host:port/repo/name:tag@sha256:...``,
+    which gives ``repo/name:tag``.
+    """
+    name = (reference or "").split("@", 1)[0]
+    first, _, rest = name.partition("/")
+    # Docker's rule: a first component with a dot or a port, or localhost, is a registry.
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return rest
+    return name
+
+
 def student_containers(prefix="jupyter-"):
     """
-    The students' server containers running on this host, with their memory:
-    ``[{"service", "container", "status", "memory_bytes", "memory_limit_bytes"}]``.
+    The students' server containers running on this host, with their memory and image:
+    ``[{"service", "container", "status", "memory_bytes", "memory_limit_bytes", "image"}]``
+    (``image`` as :func:`image_of` gives it, e.g. ``jupyterhub-deploy/singleuser:week5``).
 
     CLI Example:
 
@@ -310,6 +325,7 @@ def student_containers(prefix="jupyter-"):
                 "status": container.status,
                 "memory_bytes": used,
                 "memory_limit_bytes": limit,
+                "image": image_of((container.attrs.get("Config") or {}).get("Image")),
             }
         )
     return sorted(result, key=lambda c: c["service"])

@@ -13,13 +13,14 @@ For every minion it
 2. validates the result and raises :class:`PillarError` naming every bad key
    (salt then refuses to apply anything: the pillar has ``_errors``),
 3. normalises durations to seconds and adds ``minion_roles``, the roles the site's
-   ``roles`` section gives this minion id, ``registry:address``, ``images:names`` and
-   the hub's beacon (:func:`salt_settings`). With ``backup:target_host`` that minion gets
-   the role ``backup_target`` and the hub an sftp ``backup:target`` on it.
+   ``roles`` section gives this minion id, ``registry:address``, ``images:names`` (and
+   ``images:singleuser_tag`` resolved) and the hub's beacon (:func:`salt_settings`).
+   With ``backup:target_host`` that minion gets the role ``backup_target`` and the hub an
+   sftp ``backup:target`` on it.
 
 States read the merged values straight from ``pillar``; no ``map.jinja`` is needed.
 
-Why one file of about 580 lines: an ext_pillar is a single module the master loads from
+Why one file of about 600 lines: an ext_pillar is a single module the master loads from
 pillar_dirs, and every check reads the same merged site; splitting it into _utils (salt's
 shared-code loader) is issue #10's work.
 """
@@ -71,9 +72,14 @@ DURATION_RE = re.compile(r"^(\d+)\s*([smhdw]?)$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SIZE_RE = re.compile(r"^\d+(\.\d+)?[kmgtKMGT]?$")
 HEX_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+# What Docker accepts as an image tag (whole value: fullmatch).
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+DOCKER_TAG = {"kind": "str", "pattern": TAG_RE, "what": "a Docker tag"}
 
 # Keys whose value is not simply "the type of its default". `kind` is one of
-# duration, size, str, int, float, bool, list, map; `null` allows None.
+# duration, size, str, int, float, bool, list, map; `null` allows None; `pattern` (with
+# `what`, its name in the error) is a regular expression the whole str must match.
 SPECIAL = {
     "swarm:advertise_address": {"kind": "str", "null": True},
     "users:staff": {"kind": "map"},
@@ -93,6 +99,8 @@ SPECIAL = {
     "auth:google:hosted_domain": {"kind": "str", "null": True},
     "auth:shared_password:password": {"kind": "str", "null": True},
     "auth:shared_password:admin_password": {"kind": "str", "null": True},
+    "images:tag": DOCKER_TAG,
+    "images:singleuser_tag": {**DOCKER_TAG, "null": True},
     "spawner:mem_limit": {"kind": "size"},
     "spawner:cpu_limit": {"kind": "float", "null": True},
     "spawner:concurrent_starts": {"kind": "int", "null": True, "min": 0},
@@ -178,13 +186,18 @@ def build(minion_id, pillar, defaults):
 
 
 def _add_image_names(config):
-    """``registry:address`` and ``images:names`` (hub, singleuser): where our images live."""
+    """
+    ``registry:address``, ``images:names`` (hub, singleuser: where our images live) and
+    ``images:singleuser_tag`` resolved (null: ``images:tag``), so states need no such rule.
+    """
     hub_address = config["hosts"][config["roles"]["hub"]]
     registry = config["registry"]["address"] = f"{hub_address}:{config['registry']['port']}"
     images = config["images"]
+    if images["singleuser_tag"] is None:
+        images["singleuser_tag"] = images["tag"]
+    tags = {"hub": images["tag"], "singleuser": images["singleuser_tag"]}
     images["names"] = {
-        which: f"{registry}/{images['repository']}/{which}:{images['tag']}"
-        for which in ("hub", "singleuser")
+        which: f"{registry}/{images['repository']}/{which}:{tag}" for which, tag in tags.items()
     }
 
 
@@ -343,6 +356,8 @@ def _type_problem(spec, value):
         return f"must be at least {spec['min']}, got {value!r}"
     if "choices" in spec and value not in spec["choices"]:
         return f"must be one of {', '.join(spec['choices'])}, got {value!r}"
+    if "pattern" in spec and not spec["pattern"].fullmatch(value):
+        return f"must be {spec['what']} ({spec['pattern'].pattern}), got {value!r}"
     return None
 
 

@@ -2,11 +2,11 @@
 One command for what the 2015 README taught admins to look up by hand, and drain/undrain.
 
 ``salt-run jupyterhub.status`` asks the hub and the nodes (by nodegroup, so by minion id) and
-prints, per node, the running student containers and their memory; on the hub the users,
-the running servers, the last cull, the last backup and its age, and /home usage; and where
-each service's logs are. It exits non-zero when something needs attention (a node that
-does not answer or that swarm sees down, with the servers that were on it; the hub API
-down; a stale or failing backup).
+prints, per node, the running student containers, their memory and image; on the hub the
+users, the running servers, the student image it spawns, the last cull, the last backup
+and its age, and /home usage; and where each service's logs are. It exits non-zero when
+something needs attention (a node that does not answer or that swarm sees down, with the
+servers that were on it; the hub API down; a stale or failing backup).
 
 ``salt-run jupyterhub.drain NODE`` stops new servers from starting on a node (maintenance);
 ``undrain`` lets them start there again.
@@ -42,6 +42,7 @@ HUB_FUNCTIONS = {
     "disk.usage": dict,
     "swarm.nodes": list,
     "swarm.student_tasks": list,
+    "jupyterhub.student_image": str,
 }
 
 
@@ -128,6 +129,25 @@ def backup_summary(status):
     }
 
 
+def short_image(reference):
+    """``singleuser:week5`` of ``[host:port/]jupyterhub-deploy/singleuser:week5``."""
+    return reference.rsplit("/", 1)[-1]
+
+
+def container_line(container, student_image):
+    """One student container: memory, status, image (marked when the hub spawns another)."""
+    line = (
+        f"{container['memory_bytes'] / 2**20:.0f} MiB of "
+        f"{container['memory_limit_bytes'] / 2**20:.0f} MiB, {container['status']}"
+    )
+    image = container.get("image")  # a node with an older swarm module has none
+    if image:
+        line += f", image {short_image(image)}"
+        if student_image and short_image(image) != student_image:
+            line += " (older: until the server restarts)"
+    return line
+
+
 def swarm_summary(results, node_ids, problems):
     """
     ``({minion: "state, availability"}, {minion: [service, ...]})`` from the manager's
@@ -203,6 +223,10 @@ def summarize(hub_id, hub_replies, node_ids, node_replies):
                 problems.append(f"backup: the last backup.{function} failed: {last.get('error')}")
     ok, usage = results["disk.usage"]
     hub["/home"] = usage_of("/home", usage) if ok else usage
+    # What new servers start from; not a problem when unknown (the API check says more).
+    ok, image = results["jupyterhub.student_image"]
+    student_image = short_image(image) if ok else None
+    hub["student image"] = student_image or f"unknown: {image}"
 
     swarm, placed = swarm_summary(results, node_ids, problems)
     nodes = {}
@@ -215,9 +239,7 @@ def summarize(hub_id, hub_replies, node_ids, node_replies):
             nodes[node] = f"PROBLEM: {containers}{where}"
             continue
         nodes[node] = {
-            c["service"]: f"{c['memory_bytes'] / 2**20:.0f} MiB of "
-            f"{c['memory_limit_bytes'] / 2**20:.0f} MiB, {c['status']}"
-            for c in containers
+            c["service"]: container_line(c, student_image) for c in containers
         } or "no student containers"
     return {
         "hub": {hub_id: hub},

@@ -135,6 +135,11 @@ images:
   # Images are <hub address>:<registry:port>/<repository>/{hub,singleuser}:<tag>.
   repository: jupyterhub-deploy
   tag: current
+  # The student image's tag (null: tag). To change the image during term give it a new tag
+  # (week5): tags other than `tag` are never rebuilt, so setting the previous one back is
+  # the rollback (README, "Operating it"). Start the term on a named one (week1): the moving
+  # `tag` is rebuilt from the files as they are, so it is no rollback target.
+  singleuser_tag: null
 
 spawner:
   # Memory limit per student server.

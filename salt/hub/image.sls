@@ -1,8 +1,10 @@
 # The hub and student images: built on the hub from salt://hub/files/<image> and pushed to
 # the hub's registry, from which the nodes pull. imagectl.py rebuilds only when the build
 # inputs change (files, extra CAs, base image), so a second run reports no changes.
+# The student image's tag is images:singleuser_tag; unless that is the moving images:tag it
+# is immutable: built once and never rebuilt, so setting an older tag back is a rollback.
+{%- from 'hub/imagectl.jinja' import imagectl, plan %}
 {%- set images = pillar.images %}
-{%- set imagectl = '/usr/local/lib/jupyterhub-deploy/imagectl.py' %}
 include:
   - docker
   - registry
@@ -22,6 +24,9 @@ hub-imagectl:
 {%-   set name = images.names[image] %}
 {%-   set args = ['build', '--context', '/srv/jupyterhub-build/' ~ image, '--image', name,
                   '--base', images.base, '--push'] %}
+{%-   if image == 'singleuser' and images.singleuser_tag != images.tag %}
+{%-     do args.append('--immutable') %}
+{%-   endif %}
 {%-   for pem in images.extra_ca_certs %}
 {%-     do args.extend(['--ca-cert', pem]) %}
 {%-   endfor %}
@@ -43,8 +48,7 @@ hub-image-{{ image }}:
     - stateful:
       # In test mode on a new hub imagectl is not installed yet: it would build.
       - test_name: >-
-          if [ -e {{ imagectl }} ]; then python3 {{ imagectl }} {{ args | join(' ') }} --plan;
-          else echo "changed=yes comment='would install imagectl and build {{ image }}'"; fi
+          {{ plan(args | join(' '), 'build ' ~ image) }}
     - require:
       - pkg: hub-image-python
       - file: hub-imagectl
@@ -52,6 +56,22 @@ hub-image-{{ image }}:
       - sls: docker
       - sls: registry
 {%- endfor %}
+
+# The hub's local copies of the student image's other tags (last week's), once no container
+# uses them (on a hub that is also a node, students' servers may). The registry keeps every
+# tag: a rollback sets an older one back and the nodes pull it again.
+{%- set prune = 'prune --repository ' ~ images.names.singleuser.rsplit(':', 1)[0]
+                ~ ' --keep ' ~ images.singleuser_tag %}
+{%- set nothing_yet = "changed=no comment='no imagectl yet: no images to prune'" %}
+
+hub-image-singleuser-prune:
+  cmd.run:
+    - name: python3 {{ imagectl }} {{ prune }}
+    - stateful:
+      - test_name: >-
+          {{ plan(prune, 'prune', new_host=nothing_yet) }}
+    - require:
+      - cmd: hub-image-singleuser
 
 # A rebuilt image leaves the previous one untagged: drop those (ones still used by running
 # containers, e.g. students on the old image, are kept by Docker).

@@ -1,8 +1,10 @@
 # A node pulls the student image ahead of time, so no first spawn waits for a pull
 # (dockerspawner#293, #403). Swarm resolves the tag to a digest at each spawn, so an image
-# rebuilt on the hub is pulled again here at the next highstate.
+# rebuilt on the hub is pulled again here at the next highstate. Its tag is
+# images:singleuser_tag: a new one (week5) is pulled beside the old, which stays until no
+# container uses it (a student's server keeps its image until it restarts).
+{%- from 'hub/imagectl.jinja' import imagectl, plan %}
 {%- set image = pillar.images.names.singleuser %}
-{%- set imagectl = '/usr/local/lib/jupyterhub-deploy/imagectl.py' %}
 include:
   - docker
 
@@ -23,8 +25,7 @@ hub-prepull-singleuser:
     - name: python3 {{ imagectl }} pull --image {{ image }}
     - stateful:
       - test_name: >-
-          if [ -e {{ imagectl }} ]; then python3 {{ imagectl }} pull --image {{ image }} --plan;
-          else echo "changed=yes comment='would install imagectl and pull the image'"; fi
+          {{ plan('pull --image ' ~ image, 'pull the image') }}
     # In a first highstate of every host at once the hub is still building the image.
     - retry:
         attempts: 30
@@ -34,7 +35,22 @@ hub-prepull-singleuser:
       - file: hub-prepull-imagectl
       - sls: docker
 
-# The image this replaced, once no container uses it.
+# The other tags of the student image (last week's), once no container, running or
+# stopped, uses them. Local copies only: the registry keeps every tag for a rollback.
+{%- set prune = 'prune --repository ' ~ image.rsplit(':', 1)[0]
+                ~ ' --keep ' ~ pillar.images.singleuser_tag %}
+{%- set nothing_yet = "changed=no comment='no imagectl yet: no images to prune'" %}
+
+hub-prepull-prune-tags:
+  cmd.run:
+    - name: python3 {{ imagectl }} {{ prune }}
+    - stateful:
+      - test_name: >-
+          {{ plan(prune, 'prune', new_host=nothing_yet) }}
+    - require:
+      - cmd: hub-prepull-singleuser
+
+# The image a rebuilt moving tag (images:tag) replaced, once no container uses it.
 hub-prepull-prune:
   cmd.run:
     - name: docker image prune --force

@@ -6,6 +6,7 @@ durations in seconds); the settings are what salt/hub/init.sls serialises from i
 
 import json
 import logging
+import subprocess
 import sys
 
 import jinja2
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.sites import minion_pillar
+from tests.sites import DEFAULTS, deploy, minion_pillar, sls_pillar
 
 pytest.importorskip("jupyterhub")
 sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
@@ -281,3 +282,79 @@ def test_prepull_sls():
     )
     assert run["name"].endswith("pull --image 10.0.0.10:5000/jupyterhub-deploy/singleuser:current")
     assert "unless" not in run and run["name"] + " --plan" in run["stateful"][0]["test_name"]
+
+
+# --- the student image's own tag (images:singleuser_tag) -----------------------------------
+
+
+def pillar_with_tag(tag, role="hub"):
+    site = sls_pillar("example", ("hub",) if role == "hub" else ())
+    site["images"]["singleuser_tag"] = tag
+    minion = site["roles"]["hub"] if role == "hub" else site["roles"]["nodes"][0]
+    return deploy.build(minion, site, DEFAULTS)
+
+
+def cmd_run(states, state_id):
+    return dict(pair for item in states[state_id]["cmd.run"] for pair in item.items())
+
+
+STUDENT = "10.0.0.10:5000/jupyterhub-deploy/singleuser"
+
+
+@pytest.mark.parametrize("tag, immutable", [(None, False), ("current", False), ("week5", True)])
+def test_image_sls_builds_a_student_tag_other_than_the_moving_one_immutable(tag, immutable):
+    pillar = pillar_with_tag(tag)
+    states = render_sls("hub/image.sls", pillar, pillar["roles"]["hub"])
+    student = cmd_run(states, "hub-image-singleuser")
+    want = tag or "current"
+    assert f"--image {STUDENT}:{want} " in student["name"]
+    assert ("--immutable" in student["name"]) is immutable
+    assert "--immutable" not in cmd_run(states, "hub-image-hub")["name"]
+    assert cmd_run(states, "hub-image-hub")["name"].count(":current ") == 1
+    prune = cmd_run(states, "hub-image-singleuser-prune")
+    assert prune["name"].endswith(f"prune --repository {STUDENT} --keep {want}")
+    assert prune["require"] == [{"cmd": "hub-image-singleuser"}]
+    for state_id in ("hub-image-singleuser", "hub-image-singleuser-prune"):
+        run = cmd_run(states, state_id)
+        assert not {"unless", "onlyif", "creates"} & set(run)
+        assert run["name"] + " --plan" in run["stateful"][0]["test_name"]
+
+
+def test_the_hub_spawns_the_student_tag():
+    settings = settings_for(pillar_with_tag("week5"))
+    assert config.image_name(settings, "singleuser") == f"{STUDENT}:week5"
+    assert config.image_name(settings, "hub").endswith("/hub:current")
+
+
+def test_prepull_sls_prunes_the_other_tags_after_the_pull():
+    pillar = pillar_with_tag("week5", role="node")
+    states = render_sls("hub/prepull.sls", pillar, "node1.example.edu")
+    assert cmd_run(states, "hub-prepull-singleuser")["name"].endswith(f"--image {STUDENT}:week5")
+    prune = cmd_run(states, "hub-prepull-prune-tags")
+    assert prune["name"].endswith(f"prune --repository {STUDENT} --keep week5")
+    assert prune["require"] == [{"cmd": "hub-prepull-singleuser"}]
+    assert not {"unless", "onlyif", "creates"} & set(prune)
+    assert prune["name"] + " --plan" in prune["stateful"][0]["test_name"]
+
+
+@pytest.mark.parametrize(
+    "exits, line, code",
+    [
+        (0, "changed=no comment=fine", 0),  # the installed imagectl knows the command
+        (2, "would update imagectl and prune", 0),  # an older one: argparse refuses it
+        (1, "changed=no comment=fine", 1),  # a real failure stays one
+        (None, "changed=no comment='no imagectl yet: no images to prune'", 0),  # a new host
+    ],
+)
+def test_the_test_mode_command_copes_with_a_new_or_older_imagectl(tmp_path, exits, line, code):
+    """test=True runs before file.managed has replaced the script (it only would)."""
+    pillar = pillar_with_tag("week5", role="node")
+    states = render_sls("hub/prepull.sls", pillar, "node1.example.edu")
+    test_name = cmd_run(states, "hub-prepull-prune-tags")["stateful"][0]["test_name"]
+    script = tmp_path / "imagectl.py"
+    if exits is not None:
+        script.write_text(f"import sys\nprint('changed=no comment=fine')\nsys.exit({exits})\n")
+    command = test_name.replace("/usr/local/lib/jupyterhub-deploy/imagectl.py", str(script))
+    proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    assert proc.returncode == code
+    assert line in proc.stdout.strip().splitlines()[-1]

@@ -1,11 +1,13 @@
-"""salt/hub/files/imagectl.py: idempotent image build, push and pull for salt's cmd.run.
+"""salt/hub/files/imagectl.py: idempotent image build, push, pull and prune for salt's cmd.run.
 
 Docker and the registry are fakes: the tests check what is run when, and the stateful
-line salt reads.
+line salt reads. registry_digest itself is tested against a stand-in registry on loopback.
 """
 
+import http.server
 import json
 import shlex
+import threading
 
 import pytest
 
@@ -13,18 +15,45 @@ from tests.loaders import load
 
 imagectl = load("salt/hub/files/imagectl.py")
 IMAGE = "10.0.0.10:5000/jupyterhub-deploy/hub:current"
+STUDENT = "10.0.0.10:5000/jupyterhub-deploy/singleuser"
 
 
 class FakeDocker:
-    """Local images by name -> {"id", "labels", "repo_digests"}; commands recorded."""
+    """
+    Local images by name -> {"id", "labels", "repo_digests"}; containers by name -> image
+    id; commands recorded (``image inspect`` as "inspect", other ``image X`` as "image X").
+    """
 
     def __init__(self, images=None):
         self.images = images or {}
+        self.containers = {}
         self.commands = []
         self.pushed = {}
+        self.registry_down = False
 
     def __call__(self, *args, check=True):
-        self.commands.append(args[0] if args[0] != "image" else "inspect")
+        if args[0] == "image":
+            self.commands.append("inspect" if args[1] == "inspect" else f"image {args[1]}")
+        else:
+            self.commands.append(args[0])
+        if args[:2] == ("image", "ls"):
+            return self.image_ls(args)
+        if args[:2] == ("image", "rm"):
+            name = args[2]
+            if self.images.get(name, {}).get("id") in self.containers.values():
+                raise imagectl.Failed(f"docker image rm failed: conflict: unable to remove {name}")
+            del self.images[name]
+            return ""
+        if args[0] == "tag":
+            source = next(i for i in self.images.values() if i["id"] == args[1])
+            self.images[args[2]] = {"id": source["id"], "labels": source.get("labels")}
+            return ""
+        if args[:2] == ("container", "ls"):
+            return "".join(f"id-{name}\n" for name in self.containers)
+        if args[:2] == ("container", "inspect"):
+            return "".join(
+                f"{self.containers[i[3:]]} /{i[3:]}\n" for i in args[4:] if i[3:] in self.containers
+            )
         if args[:2] == ("image", "inspect"):
             fmt, name = args[3], args[4]
             image = self.images.get(name)
@@ -57,6 +86,28 @@ class FakeDocker:
             return ""
         raise AssertionError(args)
 
+    def image_ls(self, args):
+        if "--filter" in args:
+            key, _, value = args[args.index("--filter") + 1].removeprefix("label=").partition("=")
+            ids = {
+                i["id"] for i in self.images.values() if (i.get("labels") or {}).get(key) == value
+            }
+            return "".join(f"{ident}\n" for ident in sorted(ids))
+        lines = []
+        for name, image in sorted(self.images.items()):
+            repository, _, tag = name.rpartition(":")
+            if "/" in tag or not repository:
+                repository, tag = name, "latest"
+            lines.append(f"{repository}\t{tag}\t{image['id']}\n")
+        return "".join(lines)
+
+    def registry_digest(self, image, strict=False, **_):
+        if self.registry_down:
+            if strict:
+                raise imagectl.Failed("cannot tell whether the registry has it: refused")
+            return None
+        return self.pushed.get(image)
+
 
 REGISTRY_DIGEST = "sha256:" + "f" * 64
 
@@ -82,7 +133,7 @@ def cert(tmp_path):
 def fake(monkeypatch):
     docker = FakeDocker({"debian:bookworm": {"id": "sha256:" + "b" * 64}})
     monkeypatch.setattr(imagectl, "docker", docker)
-    monkeypatch.setattr(imagectl, "registry_digest", lambda image: docker.pushed.get(image))
+    monkeypatch.setattr(imagectl, "registry_digest", docker.registry_digest)
     return docker
 
 
@@ -215,3 +266,220 @@ def test_plan_says_what_a_run_would_do_and_does_nothing(context, fake, capsys):
     assert imagectl.main(["pull", "--image", image, "--plan"]) == 0
     assert stateful_line(capsys) == {"changed": "yes", "comment": f"would pull {image}"}
     assert fake.commands.count("pull") == 0
+
+
+# --- immutable tags (images:singleuser_tag) ----------------------------------------------
+
+
+def student_args(context, tag, *extra):
+    return ["build", "--context", str(context), "--image", f"{STUDENT}:{tag}",
+            "--base", "debian:bookworm", "--push", "--immutable", *extra]  # fmt: skip
+
+
+KEPT = "already built (tags are immutable; choose a new images:singleuser_tag to rebuild)"
+
+
+def test_an_immutable_tag_is_built_once_and_never_again(context, fake, capsys):
+    assert imagectl.main(student_args(context, "week5")) == 0
+    assert stateful_line(capsys)["changed"] == "yes"
+    assert fake.commands.count("build") == 1 and f"{STUDENT}:week5" in fake.pushed
+    (context / "pkg" / "mod.py").write_text("x = 2\n")  # staff edit the files, same tag
+    assert imagectl.main([*student_args(context, "week5"), "--check"]) == 0
+    assert imagectl.main([*student_args(context, "week5"), "--plan"]) == 0
+    assert stateful_line(capsys) == {"changed": "no", "comment": f"kept week5: {KEPT}"}
+    assert imagectl.main(student_args(context, "week5")) == 0
+    assert stateful_line(capsys) == {"changed": "no", "comment": f"kept week5: {KEPT}"}
+    assert fake.commands.count("build") == 1 and fake.commands.count("push") == 1
+
+
+def test_the_moving_tag_is_still_rebuilt_when_its_inputs_change(context, fake, capsys):
+    args = build_args(context, "--push")
+    imagectl.main(args)
+    (context / "pkg" / "mod.py").write_text("x = 2\n")
+    imagectl.main(args)
+    assert "built" in stateful_line(capsys)["comment"]
+    assert fake.commands.count("build") == 2
+
+
+def test_rollback_to_a_tag_only_the_registry_has_rebuilds_nothing(context, fake, capsys):
+    """week4, then week5 from edited files; the hub pruned its week4; back to week4."""
+    imagectl.main(student_args(context, "week4"))
+    (context / "pkg" / "mod.py").write_text("import pandas\n")
+    imagectl.main(student_args(context, "week5"))
+    del fake.images[f"{STUDENT}:week4"]
+    capsys.readouterr()
+    assert imagectl.main(student_args(context, "week4")) == 0
+    assert stateful_line(capsys) == {"changed": "no", "comment": f"kept week4: {KEPT}"}
+    assert fake.commands.count("build") == 2 and fake.commands.count("push") == 2
+
+
+def test_an_immutable_tag_the_registry_lost_is_pushed_again_not_rebuilt(context, fake, capsys):
+    imagectl.main(student_args(context, "week5"))
+    fake.pushed.clear()
+    (context / "pkg" / "mod.py").write_text("x = 2\n")
+    assert imagectl.main([*student_args(context, "week5"), "--plan"]) == 0
+    assert stateful_line(capsys) == {
+        "changed": "yes",
+        "comment": f"kept week5: {KEPT}; would push it",
+    }
+    assert imagectl.main(student_args(context, "week5")) == 0
+    line = stateful_line(capsys)
+    assert line["changed"] == "yes" and line["comment"].startswith(f"kept week5: {KEPT}; pushed")
+    assert fake.commands.count("build") == 1 and fake.commands.count("push") == 2
+
+
+def test_an_unreachable_registry_never_passes_for_a_missing_tag(context, fake, capsys):
+    """Else a hub that lost its local copy would rebuild a tag the nodes already run."""
+    fake.registry_down = True
+    assert imagectl.main(student_args(context, "week5")) == 1
+    assert "cannot tell whether the registry has it" in capsys.readouterr().err
+    assert fake.commands.count("build") == 0
+
+
+def test_a_new_tag_with_the_inputs_of_a_local_image_is_tagged_not_built(context, fake, capsys):
+    imagectl.main(student_args(context, "week5"))
+    built = fake.images[f"{STUDENT}:week5"]["id"]
+    capsys.readouterr()
+    assert imagectl.main([*student_args(context, "week6"), "--plan"]) == 0
+    line = stateful_line(capsys)
+    assert line["changed"] == "yes"
+    assert line["comment"] == (
+        f"would tag {built[7:19]} (built from the same inputs) as {STUDENT}:week6 and push it"
+    )
+    assert imagectl.main(student_args(context, "week6")) == 0
+    assert "tagged" in stateful_line(capsys)["comment"]
+    assert fake.images[f"{STUDENT}:week6"]["id"] == built
+    assert fake.commands.count("build") == 1 and f"{STUDENT}:week6" in fake.pushed
+
+
+# --- prune: local tags nothing uses ------------------------------------------------------
+
+
+@pytest.fixture
+def tagged(fake):
+    """The student image's current, week4 and week5 on a node, and the hub image."""
+    for n, tag in enumerate(["current", "week4", "week5"]):
+        fake.images[f"{STUDENT}:{tag}"] = {"id": f"sha256:{n:064d}"}
+    fake.images[IMAGE] = {"id": "sha256:" + "9" * 64}
+    return fake
+
+
+def student_tags(fake):
+    return sorted(name.rsplit(":", 1)[1] for name in fake.images if name.startswith(STUDENT))
+
+
+def prune_args(*extra):
+    return ["prune", "--repository", STUDENT, "--keep", "week5", *extra]
+
+
+def test_prune_removes_tags_no_container_uses_and_keeps_the_rest(tagged, capsys):
+    # bob's server started before the upgrade (stopped containers count as well).
+    tagged.containers["jupyter-bob.1.x"] = tagged.images[f"{STUDENT}:week4"]["id"]
+    assert imagectl.main(prune_args("--check")) == 1
+    assert imagectl.main(prune_args()) == 0
+    assert stateful_line(capsys) == {
+        "changed": "yes",
+        "comment": f"removed current of {STUDENT} (no container uses them); "
+        "kept week4: jupyter-bob.1.x uses it",
+    }
+    assert student_tags(tagged) == ["week4", "week5"] and IMAGE in tagged.images
+    assert imagectl.main(prune_args("--check")) == 0
+    assert imagectl.main(prune_args()) == 0
+    assert stateful_line(capsys) == {
+        "changed": "no",
+        "comment": "kept week4: jupyter-bob.1.x uses it",
+    }
+    del tagged.containers["jupyter-bob.1.x"]  # bob restarted on week5
+    imagectl.main(prune_args())
+    assert stateful_line(capsys)["changed"] == "yes"
+    assert student_tags(tagged) == ["week5"] and IMAGE in tagged.images
+    imagectl.main(prune_args())
+    assert stateful_line(capsys) == {
+        "changed": "no",
+        "comment": f"{STUDENT} has no tags to remove besides week5",
+    }
+
+
+def test_prune_plan_removes_nothing(tagged, capsys):
+    assert imagectl.main(prune_args("--plan")) == 0
+    line = stateful_line(capsys)
+    assert line["changed"] == "yes"
+    assert line["comment"] == f"would remove current, week4 of {STUDENT} (no container uses them)"
+    assert "image rm" not in tagged.commands
+    assert student_tags(tagged) == ["current", "week4", "week5"]
+
+
+def test_prune_keeps_a_tag_a_container_took_since_it_looked(tagged, monkeypatch, capsys):
+    real = tagged.__call__
+
+    def racing(*args, check=True):
+        if args[:2] == ("image", "rm") and args[2].endswith(":week4"):
+            tagged.containers["jupyter-new.1.y"] = tagged.images[args[2]]["id"]
+        return real(*args, check=check)
+
+    monkeypatch.setattr(imagectl, "docker", racing)
+    assert imagectl.main(prune_args()) == 0
+    assert stateful_line(capsys)["comment"].endswith("kept week4: a new container uses it")
+    assert f"{STUDENT}:week4" in tagged.images
+
+
+def test_prune_of_a_repository_with_only_the_kept_tag_asks_no_containers(fake, capsys):
+    fake.images[f"{STUDENT}:week5"] = {"id": "sha256:" + "1" * 64}
+    assert imagectl.main(prune_args()) == 0
+    assert stateful_line(capsys)["changed"] == "no"
+    assert "container" not in fake.commands
+
+
+def test_a_comment_never_carries_an_equals_sign():
+    """Salt's stateful parser splits every pair at each '=' and fails on a second one."""
+    assert imagectl.stateful(False, "a=b") == "changed=no comment=a:b"
+
+
+# --- the registry's answers ----------------------------------------------------------------
+
+
+class StandInRegistry(http.server.ThreadingHTTPServer):
+    """Answers HEAD /v2/<repo>/manifests/<tag> from ``manifests`` (path -> status, digest)."""
+
+    def __init__(self):
+        self.manifests = {}
+        super().__init__(("127.0.0.1", 0), self.Handler)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802 - http.server's name
+            status, digest = self.server.manifests.get(self.path, (404, None))
+            self.send_response(status)
+            if digest:
+                self.send_header("Docker-Content-Digest", digest)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+
+@pytest.fixture
+def registry():
+    server = StandInRegistry()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_registry_digest_tells_absent_from_unreachable(registry):
+    address = f"127.0.0.1:{registry.server_address[1]}"
+    image = f"{address}/jupyterhub-deploy/singleuser:week5"
+    registry.manifests["/v2/jupyterhub-deploy/singleuser/manifests/week5"] = (200, REGISTRY_DIGEST)
+    assert imagectl.registry_digest(image, strict=True) == REGISTRY_DIGEST
+    missing = f"{address}/jupyterhub-deploy/singleuser:week6"
+    assert imagectl.registry_digest(missing) is None
+    assert imagectl.registry_digest(missing, strict=True) is None
+    registry.manifests["/v2/jupyterhub-deploy/singleuser/manifests/week6"] = (500, None)
+    assert imagectl.registry_digest(missing) is None
+    with pytest.raises(imagectl.Failed, match="answered 500"):
+        imagectl.registry_digest(missing, strict=True, attempts=2, pause=0)
+    gone = "127.0.0.1:9/jupyterhub-deploy/singleuser:week5"  # nothing listens on discard
+    assert imagectl.registry_digest(gone, timeout=2) is None
+    with pytest.raises(imagectl.Failed, match="cannot tell whether the registry"):
+        imagectl.registry_digest(gone, timeout=2, strict=True, attempts=1)

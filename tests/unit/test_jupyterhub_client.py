@@ -338,3 +338,16 @@ def test_beacon_validation():
     assert not module.validate({"interval": 3600})[0]
     ok, message = module.validate([{"timeout": 5}])
     assert not ok and "timeout" in message
+
+
+def test_student_image_is_the_one_in_the_settings_the_hub_reads(tmp_path):
+    image = "10.0.0.10:5000/jupyterhub-deploy/singleuser:week5"
+    (tmp_path / "settings.json").write_text(
+        json.dumps({"images": {"names": {"singleuser": image}}})
+    )
+    pillar = {"hub": {"data_dir": str(tmp_path)}}
+    module = load("_modules/jupyterhub.py", {"__opts__": {}, "__pillar__": pillar})
+    assert module.student_image() == image
+    (tmp_path / "settings.json").unlink()
+    with pytest.raises(CommandExecutionError, match="no student image in .*settings.json"):
+        module.student_image()

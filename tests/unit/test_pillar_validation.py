@@ -327,6 +327,38 @@ def test_image_names_and_registry_address_are_computed():
         "hub": "10.0.0.10:5000/jupyterhub-deploy/hub:current",
         "singleuser": "10.0.0.10:5000/jupyterhub-deploy/singleuser:current",
     }
+    assert result["images"]["singleuser_tag"] == "current"  # null: images:tag
+
+
+def test_the_student_image_has_its_own_tag_and_the_hub_keeps_the_moving_one():
+    pillar = site_pillar("example", ("hub",))
+    pillar["images"]["singleuser_tag"] = "week5"
+    result = deploy.build(HUB, pillar, DEFAULTS)
+    assert result["images"]["names"] == {
+        "hub": "10.0.0.10:5000/jupyterhub-deploy/hub:current",
+        "singleuser": "10.0.0.10:5000/jupyterhub-deploy/singleuser:week5",
+    }
+    assert result["images"]["singleuser_tag"] == "week5"
+
+
+@pytest.mark.parametrize("key", ["singleuser_tag", "tag"])
+@pytest.mark.parametrize("tag", ["week 5", "-week5", ".x", "a" * 129, "week5\n", "w:5", "", 5])
+def test_a_bad_image_tag_is_refused_naming_the_key(key, tag):
+    pillar = site_pillar("example", ("hub",))
+    pillar["images"][key] = tag
+    message = errors_of(HUB, pillar)
+    if isinstance(tag, str):
+        pattern = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+        assert f"'images:{key}' must be a Docker tag ({pattern}), got {tag!r}" in message
+    else:
+        assert f"'images:{key}' must be a str, got int 5" in message
+
+
+@pytest.mark.parametrize("tag", ["week5", "2026-w05", "_x", "A.b-c_d", "a" * 128])
+def test_good_image_tags_pass(tag):
+    pillar = site_pillar("example", ("hub",))
+    pillar["images"]["singleuser_tag"] = tag
+    assert deploy.build(HUB, pillar, DEFAULTS)["images"]["names"]["singleuser"].endswith(":" + tag)
 
 
 # --- backup target host ------------------------------------------------------------

@@ -26,6 +26,7 @@ def hub_reply(**overrides):
             {"minion": "node1", "role": "worker", "state": "ready", "availability": "active"},
             {"minion": "node2", "role": "worker", "state": "ready", "availability": "active"},
         ],
+        "jupyterhub.student_image": "10.0.0.10:5000/jupyterhub-deploy/singleuser:week5",
         "swarm.student_tasks": [
             {
                 "service": "jupyter-alice",
@@ -43,7 +44,8 @@ def hub_reply(**overrides):
 
 NODES = {
     "node1": {"ret": [{"service": "jupyter-alice", "memory_bytes": 200 * 2**20,
-                       "memory_limit_bytes": 2**30, "status": "running"}], "retcode": 0},
+                       "memory_limit_bytes": 2**30, "status": "running",
+                       "image": "jupyterhub-deploy/singleuser:week5"}], "retcode": 0},
     "node2": {"ret": [], "retcode": 0},
 }  # fmt: skip
 
@@ -58,7 +60,10 @@ def test_a_healthy_cluster():
     assert hub["last backup"]["time"] == "2026-11-30T11:05:00Z"
     assert hub["last backup"]["stale"] is False and hub["last backup"]["last failed"] == "none"
     assert hub["/home"]["mount"] == "/home" and hub["/home"]["used"] == "12% of 100 GiB"
-    assert report["nodes"]["node1"] == {"jupyter-alice": "200 MiB of 1024 MiB, running"}
+    assert hub["student image"] == "singleuser:week5"
+    assert report["nodes"]["node1"] == {
+        "jupyter-alice": "200 MiB of 1024 MiB, running, image singleuser:week5"
+    }
     assert report["nodes"]["node2"] == "no student containers"
     assert "docker logs jupyterhub" in report["logs"]["jupyterhub"]
 
@@ -167,3 +172,27 @@ def test_minions_not_connected_answer_at_once_and_are_not_asked(monkeypatch):
     assert replies["node2"] == runner.NOT_CONNECTED
     _, problems = runner.summarize("hub", hub_reply(), ["node1", "node2"], replies)
     assert problems == ["node node2: not connected to the master"]
+
+
+def test_a_server_on_an_older_image_is_marked_until_it_restarts():
+    older = dict(NODES["node1"]["ret"][0], service="jupyter-bob")
+    older["image"] = "jupyterhub-deploy/singleuser:week4"
+    nodes = {"node1": {"ret": [NODES["node1"]["ret"][0], older], "retcode": 0}}
+    report, problems = runner.summarize("hub", hub_reply(), ["node1"], nodes)
+    assert problems == []
+    assert report["nodes"]["node1"] == {
+        "jupyter-alice": "200 MiB of 1024 MiB, running, image singleuser:week5",
+        "jupyter-bob": "200 MiB of 1024 MiB, running, image singleuser:week4 "
+        "(older: until the server restarts)",
+    }
+
+
+def test_a_node_or_hub_that_cannot_say_the_image_is_no_problem():
+    """Minions whose modules predate the image field, or a hub without its settings file."""
+    bare = {k: v for k, v in NODES["node1"]["ret"][0].items() if k != "image"}
+    missing = "no student image in /srv/jupyterhub/settings.json: FileNotFoundError(2)"
+    replies = hub_reply(jupyterhub__student_image=(missing, 1))
+    report, problems = runner.summarize("hub", replies, ["node1"], {"node1": {"ret": [bare]}})
+    assert problems == []
+    assert report["hub"]["hub"]["student image"] == f"unknown: {missing}"
+    assert report["nodes"]["node1"] == {"jupyter-alice": "200 MiB of 1024 MiB, running"}

@@ -66,3 +66,76 @@ def test_an_unknown_node_or_availability_is_refused_by_name(monkeypatch):
         swarm.set_availability("node7", "pause")
     with pytest.raises(CommandExecutionError, match="availability 'off' is not one of"):
         swarm.set_availability("node1", "off")
+
+
+# --- on a node: the students' containers -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reference, image",
+    [
+        (
+            "10.0.0.10:5000/jupyterhub-deploy/singleuser:week5@sha256:" + "a" * 64,
+            "jupyterhub-deploy/singleuser:week5",
+        ),
+        (
+            "10.0.0.10:5000/jupyterhub-deploy/singleuser:current",
+            "jupyterhub-deploy/singleuser:current",
+        ),
+        ("registry.example.edu/jupyterhub-deploy/singleuser:w5", "jupyterhub-deploy/singleuser:w5"),
+        ("localhost/x/singleuser:w5", "x/singleuser:w5"),
+        ("jupyterhub-deploy/singleuser:week5", "jupyterhub-deploy/singleuser:week5"),
+        ("debian:bookworm", "debian:bookworm"),
+        (
+            "10.0.0.10:5000/jupyterhub-deploy/singleuser@sha256:" + "a" * 64,
+            "jupyterhub-deploy/singleuser",
+        ),
+        (None, ""),
+    ],
+)
+def test_the_image_of_a_container_drops_the_registry_and_the_digest(reference, image):
+    assert swarm.image_of(reference) == image
+
+
+class FakeContainer:
+    def __init__(self, service, image, status="running"):
+        self.name = f"{service}.1.abc"
+        self.status = status
+        self.labels = {swarm.SERVICE_LABEL: service}
+        self.attrs = {"Config": {"Image": image}}
+
+    def stats(self, stream):
+        return {"memory_stats": {"usage": 300 * 2**20, "limit": 2**30, "stats": {}}}
+
+
+class FakeContainers:
+    def __init__(self, *containers):
+        self.containers = self
+        self.found = list(containers)
+
+    def list(self, filters):
+        assert filters == {"label": swarm.SERVICE_LABEL}
+        return self.found
+
+
+def test_student_containers_name_their_image(monkeypatch):
+    week5 = "10.0.0.10:5000/jupyterhub-deploy/singleuser:week5@sha256:" + "a" * 64
+    client = FakeContainers(
+        FakeContainer("jupyter-bob", week5),
+        FakeContainer("jupyter-alice", week5.replace("week5", "week4")),
+        FakeContainer("registry-thing", "registry:2"),
+    )
+    monkeypatch.setattr(swarm, "_client", lambda: client)
+    found = swarm.student_containers()
+    assert [(c["service"], c["image"]) for c in found] == [
+        ("jupyter-alice", "jupyterhub-deploy/singleuser:week4"),
+        ("jupyter-bob", "jupyterhub-deploy/singleuser:week5"),
+    ]
+    assert found[0] == {
+        "service": "jupyter-alice",
+        "container": "jupyter-alice.1.abc",
+        "status": "running",
+        "memory_bytes": 300 * 2**20,
+        "memory_limit_bytes": 2**30,
+        "image": "jupyterhub-deploy/singleuser:week4",
+    }

@@ -7,14 +7,23 @@ with ``force``, rebuilds and reports a change on every run (it compares a 12-cha
 build id with a ``sha256:``-prefixed one). So salt runs this instead:
 
 ``imagectl.py build --context DIR --image REG/REPO:TAG --base IMAGE [--ca-cert PEM]... [--push]``
+``[--immutable]``
     Builds DIR (plus the extra CA certificates as ``ca-certificates/*.crt``, and the base
     image as the build argument BASE_IMAGE) unless the image already carries the label
     with the digest of exactly those inputs; then pushes it unless the registry already
-    has that image.
+    has that image. A local image built from exactly those inputs under another tag is
+    tagged instead of built again. With ``--immutable`` a tag that exists (in the registry
+    or locally) is never rebuilt, whatever changed: a tag names one image for good, so
+    setting an older tag back is a rollback. Only the moving tag (images:tag) is rebuilt
+    in place.
 ``imagectl.py pull --image REG/REPO:TAG``
     Pulls the image unless the local copy is the registry's (the nodes' pre-pull).
+``imagectl.py prune --repository REG/REPO --keep TAG``
+    Removes the local tags of REPO other than TAG whose image no container, running or
+    stopped, uses (a student's server keeps the image it started with until it restarts).
+    Local copies only: the registry keeps every tag.
 
-Both print salt's stateful line last (``changed=yes|no comment='...'``). ``--check``
+Each prints salt's stateful line last (``changed=yes|no comment='...'``). ``--check``
 changes nothing and exits 0 when there is nothing to do (salt's ``unless``), so test=True
 runs tell the truth. Standard library only, and the docker CLI.
 """
@@ -137,8 +146,12 @@ def split_image(image):
     return registry, repository, tag
 
 
-def registry_digest(image, timeout=10):
-    """The registry's manifest digest of image, None when it has none or is unreachable."""
+def registry_digest(image, timeout=10, strict=False, attempts=3, pause=2.0):
+    """
+    The registry's manifest digest of image; None when it has none, or when it cannot be
+    asked. ``strict``: a registry that cannot be asked (after ``attempts``: it may be
+    starting) raises Failed, for callers that must not take "unreachable" for "absent".
+    """
     registry, repository, tag = split_image(image)
     request = urllib.request.Request(
         f"http://{registry}/v2/{repository}/manifests/{tag}",
@@ -147,11 +160,59 @@ def registry_digest(image, timeout=10):
     )
     # The registry is on the private network: never through an HTTP proxy from the env.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.headers.get("Docker-Content-Digest")
-    except (urllib.error.URLError, OSError):
-        return None
+    for attempt in range(attempts if strict else 1):
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                return response.headers.get("Docker-Content-Digest") or "unknown"
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            problem = f"it answered {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            problem = str(getattr(exc, "reason", exc))
+        if attempt + 1 < attempts and strict:
+            time.sleep(pause)
+    if strict:
+        raise Failed(f"cannot tell whether the registry {registry} has {image}: {problem}")
+    return None
+
+
+def built_from(digest):
+    """The id of a local image built from exactly these inputs (under any tag), or None."""
+    out = docker("image", "ls", "--no-trunc", "--quiet", "--filter", f"label={LABEL}={digest}")
+    ids = (out or "").split()
+    return ids[0] if ids else None
+
+
+def local_tags(repository):
+    """``{tag: image id}`` of the local images of repository (untagged ones left out)."""
+    out = docker("image", "ls", "--no-trunc", "--format", "{{.Repository}}\t{{.Tag}}\t{{.ID}}")
+    tags = {}
+    for line in (out or "").splitlines():
+        # Compared here, not by `docker image ls REPOSITORY`, whose argument is a pattern.
+        repo, tag, ident = (line.split("\t") + ["", ""])[:3]
+        if repo == repository and tag and tag != "<none>" and ident:
+            tags[tag] = ident
+    return tags
+
+
+def container_images(retries=1):
+    """``{image id: [container name, ...]}`` of every container, running or stopped."""
+    ids = (docker("container", "ls", "--all", "--quiet", "--no-trunc") or "").split()
+    if not ids:
+        return {}
+    out = docker("container", "inspect", "--format", "{{.Image}} {{.Name}}", *ids, check=False)
+    if out is None:
+        # A container went away between the two calls (swarm removes stopped servers).
+        if retries:
+            return container_images(retries - 1)
+        raise Failed("docker container inspect failed twice: containers keep changing")
+    used = {}
+    for line in out.splitlines():
+        ident, _, name = line.partition(" ")
+        if ident:
+            used.setdefault(ident, []).append(name.lstrip("/"))
+    return used
 
 
 def in_registry(image):
@@ -163,28 +224,56 @@ def in_registry(image):
     return f"{registry}/{repository}@{remote}" in repo_digests(image)
 
 
-# --- the two commands ----------------------------------------------------------------------
+# --- the commands --------------------------------------------------------------------------
+
+
+KEPT = (
+    "kept {tag}: already built (tags are immutable; choose a new images:singleuser_tag to rebuild)"
+)
 
 
 def build_needed(args):
-    """``(needs building, needs pushing, digest of the inputs)``."""
+    """
+    ``(needs building, needs pushing, digest of the inputs, source, kept)``: source is a
+    local image with exactly these inputs to tag instead of building (or None); kept is the
+    comment when an immutable tag exists already (or None).
+    """
     digest = inputs_digest(args.context, args.ca_cert, args.base, image_id(args.base))
+    if args.immutable:
+        local = image_id(args.image)
+        # With no local copy "the registry cannot be asked" must not pass for "it has none":
+        # that would rebuild and overwrite the tag.
+        remote = registry_digest(args.image, strict=not local) if args.push else None
+        if local or remote:
+            # Built once: never again. Pushed only when the registry lacks it altogether (a
+            # registry that has the tag keeps its image, which the nodes already have).
+            kept = KEPT.format(tag=split_image(args.image)[2])
+            return False, bool(args.push and not remote), digest, None, kept
     build = image_label(args.image) != digest
+    source = built_from(digest) if build else None
     push = args.push and (build or not in_registry(args.image))
-    return build, push, digest
+    return build, push, digest, source, None
 
 
 def build(args):
-    needs_build, needs_push, digest = build_needed(args)
+    needs_build, needs_push, digest, source, kept = build_needed(args)
     if args.check:
         return 1 if (needs_build or needs_push) else 0, ""
     if args.plan:
+        if kept:
+            return 0, stateful(needs_push, kept + ("; would push it" if needs_push else ""))
+        if needs_build and source:
+            text = f"would tag {source[7:19]} (built from the same inputs) as {args.image}"
+            return 0, stateful(True, text + (" and push it" if needs_push else ""))
         todo = [w for w, needed in (("build", needs_build), ("push", needs_push)) if needed]
         if todo:
             return 0, stateful(True, f"would {' and '.join(todo)} {args.image}")
         return 0, stateful(False, f"{args.image} is up to date (inputs {digest[:12]})")
-    done = []
-    if needs_build:
+    done = [kept] if kept else []
+    if needs_build and source:
+        docker("tag", source, args.image)
+        done.append(f"tagged {source[7:19]} (built from the same inputs) as {args.image}")
+    elif needs_build:
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="imagectl-") as tmp:
             dest = os.path.join(tmp, "context")
@@ -204,8 +293,10 @@ def build(args):
         started = time.monotonic()
         docker("push", args.image)
         done.append(f"pushed it in {time.monotonic() - started:.0f}s")
-    if done:
+    if needs_build or needs_push:
         return 0, stateful(True, "; ".join(done))
+    if kept:
+        return 0, stateful(False, kept)
     return 0, stateful(False, f"{args.image} is up to date (inputs {digest[:12]})")
 
 
@@ -227,8 +318,54 @@ def pull(args):
     return 0, stateful(True, f"pulled {args.image} ({(after or '')[7:19]})")
 
 
+def prune_plan(args):
+    """``(tags to remove, {tag: a container using its image})`` of args.repository."""
+    tags = local_tags(args.repository)
+    others = any(tag != args.keep for tag in tags)
+    used = container_images() if others else {}
+    remove, kept = [], {}
+    for tag, ident in sorted(tags.items()):
+        if tag == args.keep:
+            continue
+        if ident in used:
+            kept[tag] = used[ident][0]
+        else:
+            remove.append(tag)
+    return remove, kept
+
+
+def prune(args):
+    remove, kept = prune_plan(args)
+    if args.check:
+        return (1 if remove else 0), ""
+    removed = []
+    for tag in remove:
+        if args.plan:
+            removed.append(tag)
+            continue
+        try:
+            docker("image", "rm", f"{args.repository}:{tag}")
+        except Failed as exc:
+            if "conflict" not in str(exc):
+                raise
+            # A container started from it since we looked: Docker keeps it, so do we.
+            kept[tag] = "a new container"
+        else:
+            removed.append(tag)
+    parts = []
+    if removed:
+        verb = "would remove" if args.plan else "removed"
+        parts.append(f"{verb} {', '.join(removed)} of {args.repository} (no container uses them)")
+    for tag, container in sorted(kept.items()):
+        parts.append(f"kept {tag}: {container} uses it")
+    if not parts:
+        parts.append(f"{args.repository} has no tags to remove besides {args.keep}")
+    return 0, stateful(bool(removed), "; ".join(parts))
+
+
 def stateful(changed, comment):
-    """Salt's stateful line."""
+    """Salt's stateful line (its parser splits each pair at every '=': none in comments)."""
+    comment = comment.replace("=", ":")
     return f"changed={'yes' if changed else 'no'} comment={shlex.quote(comment)}"
 
 
@@ -246,9 +383,17 @@ def parse(argv):
         help="extra CA (PEM file, or a directory of *.crt), repeatable",
     )
     b.add_argument("--push", action="store_true", help="push to the image's registry")
+    b.add_argument(
+        "--immutable",
+        action="store_true",
+        help="never rebuild the tag once it exists (in the registry or locally)",
+    )
     p = sub.add_parser("pull", help="pull an image unless the local copy is current")
     p.add_argument("--image", required=True)
-    for command in (b, p):
+    r = sub.add_parser("prune", help="remove local tags of a repository that nothing uses")
+    r.add_argument("--repository", required=True, help="registry/repository, without a tag")
+    r.add_argument("--keep", required=True, help="the tag to keep (the one in use)")
+    for command in (b, p, r):
         command.add_argument("--check", action="store_true", help="exit 0 when nothing is to do")
         command.add_argument("--plan", action="store_true",
                              help="print what a run would do, as a stateful line")  # fmt: skip
@@ -271,7 +416,7 @@ def main(argv=None):
     if args.command == "build":
         args.ca_cert = expand_ca_certs(args.ca_cert)
     try:
-        code, line = (build if args.command == "build" else pull)(args)
+        code, line = {"build": build, "pull": pull, "prune": prune}[args.command](args)
     except (Failed, OSError) as exc:
         print(f"imagectl: {exc}", file=sys.stderr)
         return 1
