@@ -26,6 +26,10 @@ build id with a ``sha256:``-prefixed one). So salt runs this instead:
 Each prints salt's stateful line last (``changed=yes|no comment='...'``). ``--check``
 changes nothing and exits 0 when there is nothing to do (salt's ``unless``), so test=True
 runs tell the truth. Standard library only, and the docker CLI.
+
+Why one file of about 430 lines: salt copies it alone to the hub and every node
+(salt/hub/image.sls, prepull.sls) and runs it with the system python3, so it stays a
+single standard-library script.
 """
 
 import argparse
