@@ -1,4 +1,8 @@
 #!/usr/bin/python3
+# One file on purpose (issue #10): salt deploys it alone (salt/restuser/init.sls) and
+# systemd runs it as root with Debian's python3, standard library only, importing nothing
+# of ours; a root service that creates accounts is audited as one unit. Its sections:
+# pure functions (parsing, routing), accounts, the server and its command line.
 """
 restuser: create students' system users on the hub, for JupyterHub running in a container.
 
@@ -54,7 +58,7 @@ import urllib.parse
 
 NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 # Never handed to a student even when no such account exists yet; keep in step with
-# RESERVED_NAMES in _pillar/jupyterhub_deploy.py (a unit test checks it).
+# RESERVED_NAMES in _pillar/_jupyterhub_deploy_checks.py (a unit test checks it).
 RESERVED_NAMES = frozenset(
     {
         "root",
