@@ -1,3 +1,4 @@
+# Python: _states/jupyterhub.py (idle_culled), _modules/jupyterhub.py, _beacons/jupyterhub_idle.py.
 # Stop student servers idle longer than cull:timeout (or older than cull:max_age).
 # Run by the reactor when the hub's idle beacon fires, or by hand:
 #   salt-call state.apply cull [test=True]

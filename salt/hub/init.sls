@@ -1,3 +1,4 @@
+# Python: files/hub/jupyterhub_deploy/, files/{hub,singleuser}/*.py, files/imagectl.py (image.sls).
 # JupyterHub on the hub: its settings (from the pillar, secrets included), its data
 # directory and the `jupyterhub` container, on the swarm's overlay network, spawning each
 # student's server as a swarm service (jupyterhub_deploy.spawner) and asking restuser for

@@ -1,3 +1,4 @@
+# Python: files/restuser.py (the service), _modules/restuser.py, _states/restuser.py.
 # restuser: the root service the hub container asks to create students' system users,
 # on a unix socket in /run/restuser (bind-mounted into the container). Hub only.
 include:

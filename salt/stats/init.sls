@@ -1,3 +1,4 @@
+# Python: _modules/stats.py, _runners/stats.py.
 # Activity statistics on the hub: a salt schedule runs stats.record (_modules/stats.py)
 # every stats:interval seconds, appending who is active to the sqlite database stats:db,
 # and each run lands in the master's job cache. `salt-run stats.report` reads it back.

@@ -1,3 +1,4 @@
+# Python: _modules/swarm.py, _states/swarm.py; drain and undrain in _runners/jupyterhub.py.
 # The hub: swarm manager and the overlay network of the hub and the student servers.
 include:
   - docker

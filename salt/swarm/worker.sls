@@ -1,3 +1,4 @@
+# Python: _modules/swarm.py, _states/swarm.py.
 # A node: join the hub's swarm as a worker (token from the hub's mine entry).
 include:
   - docker
