@@ -36,5 +36,18 @@ def test_hub_host_reboot_everything_returns_and_the_student_reconnects(lab, ca_f
         # The same task: the server was neither stopped nor rescheduled.
         tasks_after = lab.exec("hub", "docker", "service", "ps", "-q", service).stdout.split()
         assert tasks_after == tasks_before
+        # The new hub checks each running server before routing to it; until the overlay
+        # network between hub and node is back (seen: about 20 s) the student's page says
+        # "pending", as a reload shows. The server must come back, not be stopped.
+        deadline = time.monotonic() + 180
+        while True:
+            model = student.hub_api("GET", f"/users/{NAME}").json()
+            server = model.get("servers", {}).get("")
+            assert server, f"the reboot stopped {NAME}'s server: {model}"
+            if server.get("ready") and not model.get("pending"):
+                break
+            assert time.monotonic() < deadline, f"{NAME}'s server still pending: {model}"
+            time.sleep(2)
+        print(f"{NAME}'s server routed again {time.monotonic() - started:.0f}s after the reboot")
         student.open_lab()
         assert kernel.run("print(x + 1)").strip() == "42"

@@ -13,6 +13,8 @@ With a GPG key (backup:gpg_key), throwaway ed25519/cv25519 keys made by the real
 secret key backs up, continues and restores byte for byte, with or without a passphrase; a
 public key alone backs up and continues from duplicity's cache while verify and restore are
 refused; a new key starts a new chain.
+
+Why over 400 lines: the tests share one real backup chain and its fixtures.
 """
 
 import collections

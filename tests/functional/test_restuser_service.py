@@ -6,6 +6,9 @@ Each service runs in a private mount namespace (unshare) over a copy of /etc and
 /home, /var/log and /var/mail, so useradd changes only the copies; the copies are read from
 here to check what it did. A fixture checks afterwards that this machine's own account
 files and /home are untouched and that no sandbox mount or process is left.
+
+Why over 400 lines: every test shares the sandboxed service and its checks; one file per
+module under test.
 """
 
 import filecmp

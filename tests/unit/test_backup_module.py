@@ -6,6 +6,9 @@ The functions run against a stand-in for the duplicity call that records its arg
 and environment and replies with real duplicity 0.8.22 output captured in
 tests/unit/duplicity_logs/ (whose parsing tests/unit/test_backup_duplicity.py tests).
 tests/functional/test_backup_duplicity.py runs the real duplicity.
+
+Why over 400 lines: one test file per module under test; the tests share the recorded
+duplicity stand-in.
 """
 
 import json

@@ -2,6 +2,8 @@
 
 Docker and the registry are fakes: the tests check what is run when, and the stateful
 line salt reads. registry_digest itself is tested against a stand-in registry on loopback.
+
+Why over 400 lines: one test file per script under test; the tests share its fakes.
 """
 
 import http.server

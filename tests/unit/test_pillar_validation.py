@@ -1,4 +1,8 @@
-"""The site pillar validator (_pillar/jupyterhub_deploy.py): defaults, bad input, roles."""
+"""The site pillar validator (_pillar/jupyterhub_deploy.py): defaults, bad input, roles.
+
+Why over 400 lines: one test per refused key, sharing the example site; one file per
+validator.
+"""
 
 import copy
 
