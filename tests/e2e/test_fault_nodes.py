@@ -101,20 +101,21 @@ def test_node_loss_names_the_node_frees_its_students_and_the_node_returns(
         assert f"node {lost}: swarm says down" in status["problems"], status["problems"]
         print(f"status took {time.monotonic() - asked:.1f}s:", status["problems"])
         # Servers still assigned there are named; the hub frees them at its next poll (30 s),
-        # which may come first: then its log names them.
+        # which may come first: then its log names them (checked once they are freed).
         named = next((p for p in status["problems"] if "(servers there:" in p), "")
-        log = lab.exec("hub", "docker", "logs", "jupyterhub").stderr
-        for name in on_lost:
-            freed = f"jupyter-{name}: its node {lost} is down: the server counts as stopped"
-            assert f"jupyter-{name}" in named or freed in log, (name, status["problems"])
 
         # The hub's poll sees the server gone; the student starts again on the other node.
         started = time.monotonic()
 
         def freed():
-            return not victim.hub_api("GET", "/users/student25").json()["servers"]
+            return not any(people[n].hub_api("GET", f"/users/{n}").json()["servers"]
+                           for n in on_lost)  # fmt: skip
 
-        wait_until("the hub to see student25's server stopped", freed)
+        wait_until(f"the hub to see the servers of {on_lost} stopped", freed)
+        log = lab.exec("hub", "docker", "logs", "jupyterhub").stderr
+        for name in on_lost:
+            said = f"jupyter-{name}: its node {lost} is down: the server counts as stopped"
+            assert f"jupyter-{name}" in named or said in log, (name, status["problems"])
         print(f"the hub freed student25 {time.monotonic() - started:.0f}s after swarm saw it")
         victim.start_server()
         victim.open_lab()
