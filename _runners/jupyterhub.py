@@ -216,7 +216,10 @@ def summarize(hub_id, hub_replies, node_ids, node_replies):
     if not ok:
         problems.append(f"backup: {backup}")
     elif backup.get("enabled", True) and backup.get("stale"):
-        problems.append(f"backup: the last backup is stale ({backup.get('age_human', '?')} old)")
+        if backup.get("last_backup"):
+            problems.append(f"backup: the last backup is stale ({backup.get('age_human')} old)")
+        else:
+            problems.append(f"backup: there is no complete backup at {backup.get('target')} yet")
     if ok:
         for function, last in sorted((backup.get("last_results") or {}).items()):
             if isinstance(last, dict) and not last.get("result", True):

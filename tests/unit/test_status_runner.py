@@ -196,3 +196,9 @@ def test_a_node_or_hub_that_cannot_say_the_image_is_no_problem():
     assert problems == []
     assert report["hub"]["hub"]["student image"] == f"unknown: {missing}"
     assert report["nodes"]["node1"] == {"jupyter-alice": "200 MiB of 1024 MiB, running"}
+
+
+def test_no_backup_yet_is_said_so_not_as_a_stale_age():
+    none = {"last_backup": None, "stale": True, "age_human": None, "target": "sftp://b//h"}
+    _, problems = runner.summarize("hub", hub_reply(backup__status=(none, 0)), [], {})
+    assert problems == ["backup: there is no complete backup at sftp://b//h yet"]
