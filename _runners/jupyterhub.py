@@ -68,7 +68,7 @@ def _connected(ids):
     return [minion for minion in ids if minion in connected] if connected else list(ids)
 
 
-def _ask(client, minions, function):
+def _ask(client, minions, function, args=()):
     """``{minion: full_return}`` of ``function`` on ``minions`` that are connected; the others
     answer NOT_CONNECTED at once (salt would wait the whole timeout for them)."""
     asked = _connected(minions)
@@ -76,9 +76,15 @@ def _ask(client, minions, function):
     if asked:
         # One function per job: salt 3008's jobs.list_jobs search_function crashes on the
         # job cache's multi-function jobs, which would break finding backup runs.
-        replies.update(client.cmd(asked, function, tgt_type="list", timeout=TIMEOUT,
-                                  full_return=True))  # fmt: skip
+        replies.update(client.cmd(asked, function, arg=list(args), tgt_type="list",
+                                  timeout=TIMEOUT, full_return=True))  # fmt: skip
     return replies
+
+
+def _hub_id():
+    """The hub's minion id (from the pillar-derived roles)."""
+    hubs = _targeted("hub")
+    return hubs[0] if hubs else "hub"
 
 
 def _value(reply, expected):
@@ -264,9 +270,8 @@ def status():
         salt-run jupyterhub.status
     """
     client = salt.client.get_local_client(mopts=__opts__)
-    hubs = _targeted("hub")
     node_ids = _targeted("nodes")
-    hub_id = hubs[0] if hubs else "hub"
+    hub_id = _hub_id()
     hub_replies = {}
     if _connected([hub_id]):  # else summarize says the hub did not answer
         hub_replies = {
@@ -289,13 +294,12 @@ def _set_availability(node, availability):
         __context__["retcode"] = 1
         return {"error": f"{node!r} is not a node (roles:nodes is {node_ids})", "retcode": 1}
     client = salt.client.get_local_client(mopts=__opts__)
-    hub_id = (_targeted("hub") or ["hub"])[0]
-    replies = {}
-    for function, args in (("swarm.set_availability", [node, availability]),
-                           ("swarm.student_tasks", [])):  # fmt: skip
-        replies[function] = client.cmd(
-            "hub", function, arg=args, tgt_type="nodegroup", timeout=TIMEOUT, full_return=True
-        ).get(hub_id)
+    hub_id = _hub_id()
+    replies = {
+        function: _ask(client, [hub_id], function, args).get(hub_id)
+        for function, args in (("swarm.set_availability", (node, availability)),
+                               ("swarm.student_tasks", ()))
+    }  # fmt: skip
     ok, changed = _value(replies["swarm.set_availability"], dict)
     if not ok:
         __context__["retcode"] = 1
