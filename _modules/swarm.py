@@ -329,3 +329,22 @@ def student_containers(prefix="jupyter-"):
             }
         )
     return sorted(result, key=lambda c: c["service"])
+
+
+def image_present(reference):
+    """
+    Whether this host's engine holds image ``reference`` (the full name the hub spawns,
+    ``host:port/jupyterhub-deploy/singleuser:week5``): a node without it pulls it at its
+    next student's start, which is slow at class start (salt -N nodes state.apply hub.prepull).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -N nodes swarm.image_present 172.30.77.10:5000/jupyterhub-deploy/singleuser:current
+    """
+    try:
+        _client().images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True

@@ -145,6 +145,7 @@ def check_site(config, errors):
         errors.append("'docker:live_restore' is refused by Docker on swarm members (hub, nodes)")
     _check_backup(config, errors)
     _check_cull(config, errors)
+    _check_dashboard(config, errors)
     if config["proxy"]["tls"]["source"] == "pillar" and not config["proxy"]["tls"]["certificate"]:
         errors.append("'proxy:tls:certificate' must be set when 'proxy:tls:source' is pillar")
     if config["auth"]["type"] == "google" and not config["auth"]["google"]["client_id"]:
@@ -201,6 +202,21 @@ def _check_cull(config, errors):
             f"'hub:activity_interval' ({hub['activity_interval']}): activity is only recorded "
             "that often, so servers in use would look idle and be stopped"
         )
+
+
+def _check_dashboard(config, errors):
+    """Its staff are staff; its account is a system uid of its own, off every port in use."""
+    board, users = config["dashboard"], config["users"]
+    for name in board["staff"]:
+        if not isinstance(name, str) or name not in users["staff"]:
+            errors.append(f"'dashboard:staff' names {name!r}, who is not in 'users:staff'")
+    uid = board["uid"]
+    if isinstance(uid, int) and not 100 <= uid < 1000:
+        errors.append(f"'dashboard:uid' {uid} must be a system uid (100-999)")
+    taken = {config["hub"]["port"]: "hub:port", config["hub"]["api_port"]: "hub:api_port",
+             config["registry"]["port"]: "registry:port"}  # fmt: skip
+    if board["port"] in taken:
+        errors.append(f"'dashboard:port' {board['port']} is also '{taken[board['port']]}'")
 
 
 def _check_backup_target(target, errors):

@@ -87,8 +87,9 @@ def _hub_id():
     return hubs[0] if hubs else "hub"
 
 
-def _value(reply, expected):
-    """``(ok, value)`` of one function's reply in a full_return; errors as one line."""
+def reply_value(reply, expected):
+    """``(ok, value)`` of one function's reply in a full_return; errors as one line.
+    (Public for _runners/dashboard.py, which reads the same replies.)"""
     if reply is None:
         return False, "no answer"
     ret, retcode = reply.get("ret"), reply.get("retcode", 0)
@@ -181,17 +182,35 @@ def swarm_summary(results, node_ids, problems):
     return swarm, placed
 
 
-def summarize(hub_id, hub_replies, node_ids, node_replies):
+def image_on_nodes(image_replies, node_ids, student_image, problems):
+    """``{node: "present" | "missing"}`` of the student image; a missing one is a problem."""
+    held = {}
+    for node in node_ids:
+        ok, present = reply_value((image_replies or {}).get(node), bool)
+        if not ok:
+            continue  # a node that does not answer is already a problem of its own
+        held[node] = "present" if present else "missing"
+        if not present:
+            problems.append(
+                f"node {node}: does not hold the student image {student_image} "
+                "(its next server pulls it; salt -N nodes state.apply hub.prepull)"
+            )
+    return held
+
+
+def summarize(hub_id, hub_replies, node_ids, node_replies, image_replies=None):
     """
-    The report and its problems (a pure function) from the hub's ``{function: reply}``
-    and the nodes' ``{node: reply}``, each reply a full_return ``{"ret", "retcode"}``.
+    The report and its problems (a pure function) from the hub's ``{function: reply}``,
+    the nodes' ``{node: reply}`` of ``swarm.student_containers`` and, when asked, of
+    ``swarm.image_present`` (``image_replies``), each reply a full_return
+    ``{"ret", "retcode"}``.
     """
     problems = []
     hub = {}
     if not any(hub_replies.get(function) for function in HUB_FUNCTIONS):
         problems.append(f"the hub ({hub_id}) did not answer")
     results = {
-        function: _value(hub_replies.get(function), expected)
+        function: reply_value(hub_replies.get(function), expected)
         for function, expected in HUB_FUNCTIONS.items()
     }
     ok, users = results["jupyterhub.list_users"]
@@ -240,7 +259,7 @@ def summarize(hub_id, hub_replies, node_ids, node_replies):
     swarm, placed = swarm_summary(results, node_ids, problems)
     nodes = {}
     for node in node_ids:
-        ok, containers = _value((node_replies or {}).get(node), list)
+        ok, containers = reply_value((node_replies or {}).get(node), list)
         if not ok:
             there = placed.get(node)
             where = f" (servers there: {', '.join(there)})" if there else ""
@@ -250,13 +269,36 @@ def summarize(hub_id, hub_replies, node_ids, node_replies):
         nodes[node] = {
             c["service"]: container_line(c, student_image) for c in containers
         } or "no student containers"
+    report = {"hub": {hub_id: hub}, "nodes": nodes, "swarm": swarm}
+    if image_replies is not None and student_image:
+        report["student image on nodes"] = image_on_nodes(
+            image_replies, node_ids, student_image, problems
+        )
     return {
-        "hub": {hub_id: hub},
-        "nodes": nodes,
-        "swarm": swarm,
+        **report,
         "logs": LOGS,
         "problems": problems or "none",
     }, problems
+
+
+def gather():
+    """
+    Ask the hub and the nodes what :func:`summarize` reads: ``(hub_id, hub_replies,
+    node_ids, node_replies, image_replies)``. The dashboard's snapshot (_runners/dashboard.py)
+    reads the same answers, so the page and this report agree.
+    """
+    client = salt.client.get_local_client(mopts=__opts__)
+    node_ids = _targeted("nodes")
+    hub_id = _hub_id()
+    hub_replies = {}
+    if _connected([hub_id]):  # else summarize says the hub did not answer
+        hub_replies = {
+            function: _ask(client, [hub_id], function).get(hub_id) for function in HUB_FUNCTIONS
+        }
+    node_replies = _ask(client, node_ids, "swarm.student_containers")
+    ok, image = reply_value(hub_replies.get("jupyterhub.student_image"), str)
+    image_replies = _ask(client, node_ids, "swarm.image_present", (image,)) if ok else None
+    return hub_id, hub_replies, node_ids, node_replies, image_replies
 
 
 def status():
@@ -269,16 +311,7 @@ def status():
 
         salt-run jupyterhub.status
     """
-    client = salt.client.get_local_client(mopts=__opts__)
-    node_ids = _targeted("nodes")
-    hub_id = _hub_id()
-    hub_replies = {}
-    if _connected([hub_id]):  # else summarize says the hub did not answer
-        hub_replies = {
-            function: _ask(client, [hub_id], function).get(hub_id) for function in HUB_FUNCTIONS
-        }
-    node_replies = _ask(client, node_ids, "swarm.student_containers")
-    report, problems = summarize(hub_id, hub_replies, node_ids, node_replies)
+    report, problems = summarize(*gather())
     # salt-run 3008 takes its exit code from a `retcode` key of the returned dict only;
     # __context__ marks the job in the job cache.
     report["retcode"] = 1 if problems else 0
@@ -300,11 +333,11 @@ def _set_availability(node, availability):
         for function, args in (("swarm.set_availability", (node, availability)),
                                ("swarm.student_tasks", ()))
     }  # fmt: skip
-    ok, changed = _value(replies["swarm.set_availability"], dict)
+    ok, changed = reply_value(replies["swarm.set_availability"], dict)
     if not ok:
         __context__["retcode"] = 1
         return {"error": f"the hub could not set {node} to {availability}: {changed}", "retcode": 1}
-    ok, tasks = _value(replies["swarm.student_tasks"], list)
+    ok, tasks = reply_value(replies["swarm.student_tasks"], list)
     there = sorted(t["service"] for t in tasks if t["minion"] == node) if ok else tasks
     return {"node": node, "swarm": f"{changed['state']}, {changed['availability']}",
             "servers still there": there or "none", "retcode": 0}  # fmt: skip

@@ -16,6 +16,7 @@ base:
     - hub
     - stats
     - backup
+    - dashboard
   nodes:
     - match: nodegroup
     - docker

@@ -35,7 +35,7 @@ hub-settings:
       - file: hub-data-dir
     - dataset:
 {%- for section in ['hosts', 'roles', 'hub', 'auth', 'spawner', 'users', 'swarm', 'registry',
-                    'proxy', 'nfs', 'images'] %}
+                    'proxy', 'nfs', 'images', 'dashboard'] %}
         {{ section }}: {{ pillar[section] | json }}
 {%- endfor %}
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import pathlib
+import shutil
 import ssl
 import subprocess
 import time
@@ -17,6 +18,7 @@ import urllib.request
 
 import pytest
 import yaml
+from playwright.sync_api import sync_playwright
 
 from tests.conftest import REPO
 
@@ -158,6 +160,30 @@ def ca_file(lab, tmp_path_factory):
     path = tmp_path_factory.mktemp("lab") / "lab-ca.pem"
     path.write_text(lab.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout)
     return path
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without these, Chromium keeps trying to reach Google's servers, which this machine refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, driven by Playwright (its own download fails here)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
 
 
 def pytest_collection_modifyitems(items):

@@ -4,35 +4,10 @@ through nginx and the lab's stand-in for Google, sees JupyterLab load (static as
 included) and runs a cell. The screenshot is kept in artifacts/.
 """
 
-import shutil
-
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import HTTPS_PORT
 from tests.e2e.hubclient import Student
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without these, Chromium keeps trying to reach Google's servers, which this machine refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 def test_student_logs_in_and_runs_a_cell_in_jupyterlab(lab, browser, repo, tmp_path):

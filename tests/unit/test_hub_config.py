@@ -58,6 +58,13 @@ def lab():
     return settings_for(minion_pillar("lab"))
 
 
+@pytest.fixture(autouse=True)
+def dashboard_dir(tmp_path, monkeypatch):
+    """Where configure() keeps the dashboard's token (the hub's /srv/jupyterhub/dashboard)."""
+    monkeypatch.setenv("JUPYTERHUB_DEPLOY_DASHBOARD_DIR", str(tmp_path / "dashboard"))
+    return tmp_path / "dashboard"
+
+
 def configured(settings):
     return config.configure(Config(), settings)
 
@@ -142,8 +149,47 @@ def test_services_have_least_privilege(example):
     assert roles["salt-service"]["services"] == ["salt"]
     assert "admin:users" not in roles["salt-service"]["scopes"]
     # Culling is salt's (salt/cull), with the salt token: no culler inside the hub.
-    assert set(services) == {"salt"}
+    assert set(services) == {"salt", "dashboard"}
     assert "delete:servers" in roles["salt-service"]["scopes"]
+
+
+def test_the_dashboard_token_is_made_once_readable_by_its_group_only(example, dashboard_dir):
+    c = configured(example)
+    token_file = dashboard_dir / "api_token"
+    token = token_file.read_text().strip()
+    assert len(token) == 64 and int(token, 16) >= 0
+    assert token_file.stat().st_mode & 0o777 == 0o640
+    assert token_file.stat().st_gid == example["dashboard"]["uid"]
+    # A restart keeps it (the running dashboard holds it).
+    assert configured(example).JupyterHub.services[-1]["api_token"] == token
+    assert {s["name"]: s for s in c.JupyterHub.services}["dashboard"]["api_token"] == token
+
+
+def test_the_dashboard_reads_only_and_lets_admins_and_its_staff_in(example):
+    settings = json.loads(json.dumps(example))
+    settings["dashboard"]["staff"] = ["ta1"]
+    c = configured(settings)
+    service = {s["name"]: s for s in c.JupyterHub.services}["dashboard"]
+    # Signed in through the hub; no route in the hub's proxy (nginx reaches it).
+    assert "url" not in service
+    assert service["oauth_redirect_uri"] == "/services/dashboard/oauth_callback"
+    # Its people's tokens may stop servers only where they may: admins.
+    assert service["oauth_client_allowed_scopes"] == ["delete:servers"]
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["dashboard-service"]["scopes"] == ["list:users", "read:users", "read:servers"]
+    assert roles["dashboard-viewers"] == {
+        "name": "dashboard-viewers",
+        "scopes": ["access:services!service=dashboard"],
+        "users": ["ta1"],
+    }
+
+
+def test_no_dashboard_when_disabled(example):
+    settings = json.loads(json.dumps(example))
+    settings["dashboard"]["enabled"] = False
+    c = configured(settings)
+    assert [s["name"] for s in c.JupyterHub.services] == ["salt"]
+    assert not any(r["name"].startswith("dashboard") for r in c.JupyterHub.load_roles)
 
 
 def test_activity_interval_reaches_hub_and_servers(example):

@@ -486,3 +486,18 @@ def test_a_gpg_key_must_be_text():
     pillar = site_pillar()
     pillar["backup"]["gpg_key"] = ["-----BEGIN PGP PUBLIC KEY BLOCK-----"]
     assert "'backup:gpg_key' must be a str, got list" in errors_of(HUB, pillar)
+
+
+def test_dashboard_staff_uid_port_and_refresh_are_checked_by_name():
+    pillar = site_pillar()
+    pillar["dashboard"] = {"staff": ["ada", "nobody1"], "uid": 2500, "port": 8081}
+    errors = errors_of(HUB, pillar)
+    assert "'dashboard:staff' names 'nobody1', who is not in 'users:staff'" in errors
+    assert "'dashboard:staff' names 'ada'" not in errors
+    assert "'dashboard:uid' 2500 must be a system uid (100-999)" in errors
+    assert "'dashboard:port' 8081 is also 'hub:api_port'" in errors
+    pillar["dashboard"] = {"refresh": "often"}
+    assert "'dashboard:refresh'" in errors_of(HUB, pillar)
+    pillar["dashboard"] = {"refresh": "2m", "staff": ["ada"]}
+    result = deploy.build(HUB, pillar, DEFAULTS)
+    assert result["dashboard"]["refresh"] == 120 and result["dashboard"]["port"] == 8010

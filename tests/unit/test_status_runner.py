@@ -198,6 +198,21 @@ def test_a_node_or_hub_that_cannot_say_the_image_is_no_problem():
     assert report["nodes"]["node1"] == {"jupyter-alice": "200 MiB of 1024 MiB, running"}
 
 
+def test_a_node_without_the_student_image_is_a_problem_naming_prepull():
+    absent = "'swarm.image_present' is not available."
+    images = {"node1": {"ret": True, "retcode": 0}, "node2": {"ret": False, "retcode": 0},
+              "node3": {"ret": absent, "retcode": 1}}  # fmt: skip
+    nodes = {**NODES, "node3": {"ret": [], "retcode": 0}}
+    report, problems = runner.summarize("hub", hub_reply(), ["node1", "node2", "node3"], nodes,
+                                        images)  # fmt: skip
+    assert report["student image on nodes"] == {"node1": "present", "node2": "missing"}
+    assert problems == [
+        "node node3: swarm says not in the swarm",
+        "node node2: does not hold the student image singleuser:week5 (its next server pulls "
+        "it; salt -N nodes state.apply hub.prepull)",
+    ]
+
+
 def test_no_backup_yet_is_said_so_not_as_a_stale_age():
     none = {"last_backup": None, "stale": True, "age_human": None, "target": "sftp://b//h"}
     _, problems = runner.summarize("hub", hub_reply(backup__status=(none, 0)), [], {})

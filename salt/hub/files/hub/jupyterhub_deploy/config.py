@@ -10,6 +10,7 @@ rather than in Jinja.
 
 import json
 import os
+import secrets
 
 SETTINGS_PATH = "/srv/jupyterhub/settings.json"
 # Where the hub container mounts things (salt/hub/init.sls).
@@ -20,6 +21,9 @@ EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
 HUB_CONTAINER = "jupyterhub"
 SINGLEUSER_PORT = 8888
 PROXY_PID_FILE = "/dev/shm/jupyterhub-proxy.pid"
+# The staff dashboard's directory (salt/dashboard): its snapshot and the token made here.
+DASHBOARD_DIR = f"{DATA_DIR}/dashboard"
+DASHBOARD = "dashboard"
 
 AUTHENTICATORS = {
     "google": "jupyterhub_deploy.authenticator.RestuserGoogleOAuthenticator",
@@ -82,6 +86,64 @@ def services(settings):
     return service_list, roles
 
 
+def dashboard_token(directory=None, gid=0):
+    """
+    The staff dashboard's API token, made here on the hub's first start and kept in
+    ``<directory>/api_token`` (0640, group ``gid``: the dashboard's, which reads it). It is
+    no pillar secret: it never leaves the hub host, and a new one is made if it is deleted.
+    """
+    directory = directory or os.environ.get("JUPYTERHUB_DEPLOY_DASHBOARD_DIR", DASHBOARD_DIR)
+    path = os.path.join(directory, "api_token")
+    # salt/dashboard keeps the directory's group and mode; the hub may start first.
+    os.makedirs(directory, mode=0o750, exist_ok=True)
+    try:
+        with open(path, encoding="ascii") as handle:
+            token = handle.read().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    token = secrets.token_hex(32)
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(token + "\n")
+    os.chown(path + ".new", 0, int(gid))
+    os.chmod(path + ".new", 0o640)
+    os.replace(path + ".new", path)
+    return token
+
+
+def dashboard(settings, token):
+    """
+    ``(service, role)`` of the staff dashboard (jupyterhub_deploy.dashboard). Its token may
+    read users and servers; people reach it through nginx, not the hub's proxy (no ``url``),
+    and sign in with the hub's OAuth. Admins may open it (their role has every
+    ``access:services``); ``dashboard:staff`` get the role below. Its OAuth tokens may stop
+    servers, which the hub allows only to those who may: the admins.
+    """
+    prefix = f"/services/{DASHBOARD}/"
+    service = {
+        "name": DASHBOARD,
+        "api_token": token,
+        "oauth_client_id": f"service-{DASHBOARD}",
+        "oauth_redirect_uri": f"{prefix}oauth_callback",
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": ["delete:servers"],
+        "info": {"url": prefix},
+    }
+    role = {
+        "name": f"{DASHBOARD}-service",
+        "scopes": ["list:users", "read:users", "read:servers"],
+        "services": [DASHBOARD],
+    }
+    viewers = {
+        "name": f"{DASHBOARD}-viewers",
+        "scopes": [f"access:services!service={DASHBOARD}"],
+        "users": sorted(settings[DASHBOARD]["staff"]),
+    }
+    return service, [role, viewers]
+
+
 def configure(c, settings):
     """Set JupyterHub, authenticator and spawner traits on config ``c`` from settings."""
     hub, auth, spawner = settings["hub"], settings["auth"], settings["spawner"]
@@ -115,6 +177,11 @@ def configure(c, settings):
     c.JupyterHub.last_activity_interval = int(hub["activity_interval"])
 
     service_list, roles = services(settings)
+    board = settings.get(DASHBOARD) or {}
+    if board.get("enabled"):
+        service, board_roles = dashboard(settings, dashboard_token(gid=board["uid"]))
+        service_list.append(service)
+        roles.extend(board_roles)
     c.JupyterHub.services = service_list
     c.JupyterHub.load_roles = roles
 
