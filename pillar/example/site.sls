@@ -180,6 +180,14 @@ stats:
   # The plot `salt-run stats.report` (or stats.report on the hub) writes by default.
   report_png: /srv/stats/report.png
 
+dashboard:
+  # The staff dashboard at /services/dashboard/ (hub admins, and the staff below).
+  enabled: true
+  # How often salt writes what it shows (the page itself asks every 10 s).
+  refresh: 1m
+  # users:staff names who may look but not stop servers (admins may always look and stop).
+  staff: []
+
 backup:
   # Encrypted duplicity backups of /home, run by salt schedules on the hub: hourly
   # (a full one when the last full is older than full_every, else incremental), cleanup
