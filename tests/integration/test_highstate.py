@@ -19,6 +19,7 @@ EXPECTED_STATES = {
         "hub",
         "stats",
         "backup",
+        "dashboard",
     },
     **{
         node: {"common", "users", "docker", "swarm.worker", "nfs.client", "hub.prepull"}
