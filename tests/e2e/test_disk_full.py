@@ -5,8 +5,10 @@ on serving everyone.
 
 Stand-in: the lab's /home is a Docker volume on this machine's own disk, which a test must
 not fill, and there is no kernel NFS. So a small tmpfs is mounted over /home/<student> on
-every node, where the student's container takes its home from: the server sees exactly
-what a full NFS /home gives it (ENOSPC on write). Unmounted afterwards.
+one node, where the student's container takes its home from: the server sees exactly what a
+full NFS /home gives it (ENOSPC on write). Unlike NFS that tmpfs is the node's own, so the
+other nodes are drained meanwhile and both of the student's servers start on that node.
+Unmounted and undrained afterwards.
 """
 
 import pytest
@@ -32,17 +34,22 @@ except OSError as exc:
 
 @pytest.fixture
 def small_home(lab):
-    """A SIZE tmpfs as NAME's home on every node, owned by the student."""
+    """A SIZE tmpfs as NAME's home on the first node, owned by the student; the other
+    nodes drained (no new servers) so every server of the test starts there."""
+    node, others = NODES[0], NODES[1:]
     account = lab.salt("hub", "restuser.create", NAME)["hub"]
     options = f"size={SIZE},mode=0700,uid={account['uid']},gid={account['gid']}"
-    for node in NODES:
-        lab.exec(node, "mkdir", "-p", f"/home/{NAME}")
-        lab.exec(node, "mount", "-t", "tmpfs", "-o", options, "tmpfs", f"/home/{NAME}")
+    lab.exec(node, "mkdir", "-p", f"/home/{NAME}")
+    lab.exec(node, "mount", "-t", "tmpfs", "-o", options, "tmpfs", f"/home/{NAME}")
     try:
+        for other in others:
+            code, report = lab.salt_run("jupyterhub.drain", other)
+            assert code == 0, report
         yield
     finally:
-        for node in NODES:
-            lab.exec(node, "umount", "-l", f"/home/{NAME}", check=False)
+        for other in others:
+            lab.salt_run("jupyterhub.undrain", other)
+        lab.exec(node, "umount", "-l", f"/home/{NAME}", check=False)
 
 
 def save(student, path, text):
