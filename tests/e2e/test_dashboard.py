@@ -6,6 +6,8 @@ student is refused; an unknown range and the hub's API down are said in words. T
 screenshot is kept in artifacts/dashboard.png.
 """
 
+import datetime
+import json
 import re
 import time
 
@@ -20,9 +22,23 @@ STUDENT = "carol"
 ADMIN = "labadmin@lab.example"
 
 
+SNAPSHOT = "/srv/jupyterhub/dashboard/snapshot.json"
+
+
 def snapshot_now(lab):
-    """What the timer does every dashboard:refresh, now (a oneshot: returns when written)."""
-    lab.exec("hub", "systemctl", "start", "jupyterhub-dashboard-snapshot.service")
+    """What the timer does every dashboard:refresh, now: a snapshot begun after this call.
+
+    ``systemctl start`` of a oneshot the timer has already started only waits for that
+    run, whose gather may predate what the test just did (CI caught a run that began
+    while carol's server was still spawning), so start again until the snapshot's time
+    is no earlier than the call (containers share the host's clock)."""
+    asked = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    for _ in range(3):
+        lab.exec("hub", "systemctl", "start", "jupyterhub-dashboard-snapshot.service")
+        taken = json.loads(lab.exec("hub", "cat", SNAPSHOT).stdout)["time"]
+        if datetime.datetime.fromisoformat(taken) >= asked:
+            return
+    raise AssertionError(f"no snapshot begun after {asked}: the newest is from {taken}")
 
 
 def record_a_poll(lab):
