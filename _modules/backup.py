@@ -48,7 +48,8 @@ This module is salt's side of it: the functions, the pillar, the mine, the job's
 The rest is in ``_utils/``, reached through ``__utils__`` (minions get it with
 ``saltutil.sync_all``, like this module): ``backup_duplicity`` (command line, log parsing),
 ``backup_gpg`` (encryption), ``backup_records`` (work directory, lock, results, status's
-summary) and ``backup_checks`` (pillar keys, restore's arguments).
+summary), ``backup_checks`` (pillar keys, restore's path) and ``backup_restore`` (where a
+restore's files go, never through a student's link).
 
 ``run``, ``cleanup`` and ``verify`` return ``{"result": False, "error": ...}`` on failure and
 set the job's retcode, rather than raise: salt's scheduler replaces the message of an
@@ -421,29 +422,39 @@ def status():
 def restore(path, target, time=None, force=False):
     """
     Restore ``path`` (relative to ``backup:source``: ``alice`` is /home/alice, ``.`` is
-    everything) as it was at ``time`` (default: the latest backup) into the directory
-    ``target``.
+    everything) as it was at ``time`` (default: the latest backup) into ``target``.
 
     ``time`` is an ISO date or time (``2026-11-30T14:00:00Z``; without a zone the hub's
     local time), epoch seconds, or a duplicity time string (``3D``, ``2h30m``): the backup
-    taken at or before it is used. Refused when ``target`` exists and is not empty, or lies
-    inside ``backup:source`` (/home), unless ``force=True``; ``path`` must not be absolute
-    or contain ``..``. Files keep their owners and modes. With a ``backup:gpg_key`` it
-    needs the secret key, and is refused with a public key only. Returns ``{"result": True,
-    "path", "target", "time", "files", "elapsed"}``.
+    taken at or before it is used. ``path`` must not be absolute or contain ``..``.
+
+    duplicity restores into a fresh root-only directory first; the files then go to
+    ``target`` (_utils/backup_restore.py):
+
+    - a target inside a student's home (``/home/alice``, ``/home/alice/restored``) needs
+      ``force=True`` and is written by ``tar`` running as that home's owner, never by root,
+      so no link the student left there is followed with root's rights; files there
+      become the student's;
+    - any other target is root's: refused when it exists and is not empty unless
+      ``force=True``, or when it leads into ``backup:source`` through a symlink. Files keep
+      their owners and modes.
+
+    ``backup:source`` itself is refused (restore one home at a time into it). With a
+    ``backup:gpg_key`` it needs the secret key, and is refused with a public key only.
+    Returns ``{"result": True, "path", "target", "time", "files", "elapsed"}``.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt hub backup.restore alice /srv/restore/alice time=2026-11-30T14:00:00Z
+        salt hub backup.restore alice /root/alice-restored time=2026-11-30T14:00:00Z
         salt hub backup.restore alice /home/alice force=True
     """
     cfg = _settings()
     remote = __utils__["backup_checks.required"](cfg, "target")
     source = __utils__["backup_checks.absolute"](cfg, "source", "/home")
     relative = __utils__["backup_checks.relative_path"](path)
-    dest = __utils__["backup_checks.restore_target"](target, source, relative, bool(force))
+    dest = __utils__["backup_restore.destination"](target, source, relative, bool(force))
     when = __utils__["backup_duplicity.duplicity_time"](time) if time is not None else None
     paths = _prepared(cfg)
     options = []
@@ -455,18 +466,18 @@ def restore(path, target, time=None, force=False):
         encryption = __utils__["backup_gpg.encryption"](cfg, paths)
         __utils__["backup_gpg.require_secret"](encryption, "backup.restore")
         passphrase = encryption.passphrase
-        if os.path.lexists(dest):
-            options.append("--force")
         started = _now()
-        result = _duplicity("restore", options, [remote, dest], remote, paths, passphrase)
-    if result.returncode != 0:
-        message = _failure("restore", result, remote, passphrase, encryption)
-        raise CommandExecutionError(message)
-    files = sum(len(f) for _, _, f in os.walk(dest)) if os.path.isdir(dest) else 1
+        with __utils__["backup_restore.staging"](paths.tmp) as staged:
+            result = _duplicity("restore", options, [remote, staged], remote, paths, passphrase)
+            if result.returncode != 0:
+                message = _failure("restore", result, remote, passphrase, encryption)
+                raise CommandExecutionError(message)
+            files = __utils__["backup_restore.count_files"](staged)
+            __utils__["backup_restore.hand_back"](staged, dest)
     return {
         "result": True,
         "path": relative or ".",
-        "target": dest,
+        "target": dest.path,
         "time": when or "latest",
         "files": files,
         "elapsed": round(_now() - started, 2),

@@ -1,7 +1,7 @@
 """
 What _modules/backup.py needs of its inputs: the keys of the pillar's ``backup:`` section
-(``cfg``) and the arguments of ``backup.restore``. Each refusal is a CommandExecutionError
-that names the key or the argument.
+(``cfg``) and the path argument of ``backup.restore`` (its target: _utils/backup_restore.py).
+Each refusal is a CommandExecutionError that names the key or the argument.
 
 Reached through ``__utils__["backup_checks.<function>"]``.
 """
@@ -75,32 +75,3 @@ def relative_path(path):
     if ".." in parts:
         raise CommandExecutionError(f"restore path {text!r} must not contain '..'")
     return "/".join(parts) or None
-
-
-def _inside(path, root):
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def restore_target(target, source, relative, force):
-    """The absolute restore destination, or an error saying why it is refused."""
-    if not isinstance(target, str) or not os.path.isabs(target):
-        raise CommandExecutionError(f"restore target {target!r} must be an absolute path")
-    dest = os.path.realpath(target)
-    home = os.path.realpath(source)
-    if dest == home and relative is not None:
-        raise CommandExecutionError(
-            f"restoring {relative!r} into {source} itself would spread its files over "
-            f"{source}; target {os.path.join(source, relative)} instead"
-        )
-    if _inside(dest, home) and not force:
-        raise CommandExecutionError(
-            f"restore target {target} is inside {source}, the backed-up directory: "
-            "pass force=True to restore there"
-        )
-    if os.path.lexists(dest) and not force:
-        if not os.path.isdir(dest) or os.listdir(dest):
-            raise CommandExecutionError(
-                f"restore target {target} exists and is not empty: choose a new directory "
-                "or pass force=True to overwrite"
-            )
-    return dest

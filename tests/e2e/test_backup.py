@@ -93,6 +93,27 @@ def test_restore_of_a_home_as_of_the_full_is_identical(lab, backed_up):
         hub_sh(lab, f"rm -rf {target}")
 
 
+def test_a_restore_into_the_home_never_writes_through_the_student_s_link(lab, backed_up):
+    """Issue #18 item 1: alice swaps a backed-up file for a link to /etc/jhd-poc and asks
+    for a restore into her home; root must not write through it (before the fix
+    /etc/jhd-poc appeared, owned by alice, with her content)."""
+    notebook = f"{WORK}/notebook.ipynb"
+    hub_sh(lab, f"rm -f /etc/jhd-poc && runuser -u {STUDENT} -- ln -sfn /etc/jhd-poc {notebook}")
+    try:
+        result = call(lab, "backup.restore", f"{STUDENT}/e2e-backup", WORK, "force=True")
+        assert result["result"] is True, result
+        assert (
+            hub_sh(lab, "ls /etc/jhd-poc 2>&1 || true")
+            .strip()
+            .endswith("No such file or directory")
+        )
+        kind = hub_sh(lab, f"stat -c '%F %U' {notebook}").strip()
+        assert kind == f"regular file {STUDENT}"
+        assert hub_sh(lab, f"cat {notebook}").strip() == "version-2"
+    finally:
+        hub_sh(lab, "rm -f /etc/jhd-poc")
+
+
 def test_cleanup_keeps_the_last_two_fulls(lab, backed_up):
     for _ in range(2):
         assert call(lab, "backup.run", "full=True")["result"] is True

@@ -44,19 +44,3 @@ def test_good_values():
 )
 def test_restore_paths_are_normalised(path, relative):
     assert checks.relative_path(path) == relative
-
-
-def test_a_restore_target_may_be_an_empty_directory_or_a_new_one(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    (tmp_path / "empty").mkdir()
-    assert checks.restore_target(str(tmp_path / "empty"), str(home), "alice", False) == str(
-        tmp_path / "empty"
-    )
-    assert checks.restore_target(str(tmp_path / "new"), str(home), None, False) == str(
-        tmp_path / "new"
-    )
-    # A link into the backed-up tree is inside it.
-    (tmp_path / "link").symlink_to(home)
-    with pytest.raises(CommandExecutionError, match="is inside"):
-        checks.restore_target(str(tmp_path / "link" / "alice"), str(home), "alice", False)

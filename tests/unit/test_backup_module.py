@@ -75,6 +75,11 @@ class FakeDuplicity:
         self.calls.append({"argv": argv, "env": env})
         if self.log:
             os.write(log_fd, self.log.encode())
+        if argv[1] == "restore" and self.returncode == 0:
+            # What duplicity leaves in the staging directory: one restored file.
+            os.makedirs(argv[-1])
+            with open(os.path.join(argv[-1], "restored.txt"), "w", encoding="utf-8") as handle:
+                handle.write("restored\n")
         return subprocess.CompletedProcess(argv, self.returncode, self.stdout, self.stderr)
 
     @property
@@ -301,7 +306,7 @@ def test_restore_refuses_a_non_empty_target_unless_forced(backup, fake, tmp_path
     assert fake.calls == []
     fake.reply("verify_clean")
     backup.restore("alice", str(out), force=True)
-    assert "--force" in fake.argv
+    assert sorted(os.listdir(out)) == ["keep.txt", "restored.txt"]
 
 
 def test_restore_refuses_relative_targets_and_the_backed_up_tree(backup, fake, cfg):
@@ -309,7 +314,7 @@ def test_restore_refuses_relative_targets_and_the_backed_up_tree(backup, fake, c
         backup.restore("alice", "restored")
     with pytest.raises(CommandExecutionError, match="is inside .* pass force=True"):
         backup.restore("alice", os.path.join(cfg["source"], "alice"))
-    with pytest.raises(CommandExecutionError, match="would spread its files over"):
+    with pytest.raises(CommandExecutionError, match="itself is refused"):
         backup.restore("alice", cfg["source"], force=True)
     assert fake.calls == []
 
@@ -322,13 +327,19 @@ def test_restore_passes_path_and_time_to_duplicity(backup, fake, cfg, tmp_path):
         "--file-to-restore=alice",
         "--time=2026-11-30T14:00:00+00:00",
     ]
-    assert fake.argv[-2:] == [TARGET, str(tmp_path / "new")]
+    # Into a fresh root-only directory under the work directory, never the target itself.
+    staged = fake.argv[-1]
+    assert fake.argv[-2] == TARGET
+    assert os.path.dirname(os.path.dirname(staged)) == os.path.join(cfg["work_dir"], "tmp")
+    assert not os.path.exists(os.path.dirname(staged))  # removed afterwards
+    assert (tmp_path / "new" / "restored.txt").read_text() == "restored\n"
     assert fake.calls[-1]["env"]["PASSPHRASE"] == SECRET
     assert result["path"] == "alice" and result["time"] == "2026-11-30T14:00:00+00:00"
+    assert result["target"] == str(tmp_path / "new") and result["files"] == 1
     (tmp_path / "empty").mkdir()
     backup.restore(".", str(tmp_path / "empty"))
     assert not any(a.startswith("--file-to-restore") for a in fake.argv)
-    assert "--force" in fake.argv  # an existing, empty directory
+    assert os.listdir(tmp_path / "empty") == ["restored.txt"]
 
 
 def test_a_failed_restore_raises_with_duplicity_s_reason(backup, fake, tmp_path):
