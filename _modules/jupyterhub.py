@@ -348,9 +348,13 @@ def last_cull():
 
 def student_image():
     """
-    The student image the hub spawns (``images:names:singleuser``): from the settings file
-    the hub's container reads at its start (``<hub:data_dir>/settings.json``), which salt
-    restarts it for whenever that file changes. Not the hub's API: it does not say.
+    The student image the hub spawns (``images:names:singleuser``), from the settings file
+    the hub's container reads at its start (``<hub:data_dir>/settings.json``, which salt
+    restarts it for whenever that file changes), pinned to the digest imagectl recorded
+    beside it (``singleuser-image.json``) as the hub's config pins it:
+    ``host:port/jupyterhub-deploy/singleuser:week5@sha256:...``; the bare name while no
+    digest of it is recorded. Not the hub's API: it does not say. The nodes read it from
+    the mine (``student_image``) to pre-pull exactly that digest.
 
     CLI Example:
 
@@ -362,6 +366,14 @@ def student_image():
     path = os.path.join(data_dir, "settings.json")
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)["images"]["names"]["singleuser"]
+            name = json.load(handle)["images"]["names"]["singleuser"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CommandExecutionError(f"no student image in {path}: {exc!r}") from exc
+    try:
+        with open(os.path.join(data_dir, "singleuser-image.json"), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return name
+    if isinstance(record, dict) and record.get("image") == name and record.get("digest"):
+        return f"{name}@{record['digest']}"
+    return name

@@ -334,8 +334,9 @@ def student_containers(prefix="jupyter-"):
 def image_present(reference):
     """
     Whether this host's engine holds image ``reference`` (the full name the hub spawns,
-    ``host:port/jupyterhub-deploy/singleuser:week5``): a node without it pulls it at its
-    next student's start, which is slow at class start (salt -N nodes state.apply hub.prepull).
+    ``host:port/jupyterhub-deploy/singleuser:week5@sha256:...``: that digest): a node
+    without it pulls it at its next student's start, which is slow at class start
+    (salt -N nodes state.apply hub.prepull).
 
     CLI Example:
 
@@ -343,8 +344,13 @@ def image_present(reference):
 
         salt -N nodes swarm.image_present 172.30.77.10:5000/jupyterhub-deploy/singleuser:current
     """
+    name, _, digest = reference.partition("@")
+    if digest:
+        # The hub spawns name:tag@digest: this host must hold that digest, whatever the tag.
+        first, _, rest = name.rpartition("/")
+        name = f"{first}/{rest.split(':', 1)[0]}@{digest}" if first else f"{name}@{digest}"
     try:
-        _client().images.get(reference)
+        _client().images.get(name)
     except docker.errors.ImageNotFound:
         return False
     return True

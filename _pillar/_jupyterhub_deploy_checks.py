@@ -42,6 +42,8 @@ SECRETS = {
     "auth:shared_password:admin_password": "hub",
     "backup:passphrase": "hub",
     "backup:gpg_key": "hub",
+    # A duplicity URL may hold the target's credentials (b2://id:key@, webdavs://user:pass@).
+    "backup:target": "hub",
     "proxy:tls:key": "proxy",
 }
 # A missing secret that another one can stand in for: the one named in the error.
@@ -165,10 +167,6 @@ def _check_backup(config, errors):
             )
     if backup["target"]:
         _check_backup_target(str(backup["target"]), errors)
-    if backup["enabled"] and not backup["target"] and host is None:
-        errors.append(
-            "'backup:target' or 'backup:target_host' must be set when 'backup:enabled' is true"
-        )
     for key in ("source", "work_dir", "target_dir"):
         if not str(backup[key]).startswith("/"):
             errors.append(f"'backup:{key}' must be an absolute path, got {backup[key]!r}")
@@ -338,7 +336,10 @@ def check_secrets(minion_id, roles, config, errors):
             if path in needed and not value:
                 alternative = SECRET_ALTERNATIVES.get(path)
                 what = f"it (or '{alternative}')" if alternative else "it"
-                errors.append(f"'{path}' is missing: put {what} in secrets/{role}.sls")
+                where = f"put {what} in secrets/{role}.sls"
+                if path == "backup:target":
+                    where += ", or set 'backup:target_host' in site.sls"
+                errors.append(f"'{path}' is missing: {where}")
         elif value:
             errors.append(
                 f"'{path}' is a secret of the {role} but reached '{minion_id}': "
@@ -365,6 +366,8 @@ def _needed_secrets(config):
     if config["backup"]["enabled"] and not config["backup"]["gpg_key"]:
         # Encrypted with the passphrase, unless to a GPG key.
         needed.add("backup:passphrase")
+    if config["backup"]["enabled"] and config["backup"]["target_host"] is None:
+        needed.add("backup:target")
     if config["proxy"]["tls"]["source"] == "pillar":
         needed.add("proxy:tls:key")
     return needed

@@ -131,7 +131,26 @@ class PillarError(Exception):
 
 def ext_pillar(minion_id, pillar, defaults_dir):
     """Salt's entry point: the merged, validated configuration for ``minion_id``."""
-    return build(minion_id, pillar, load_defaults(defaults_dir))
+    master_groups = __opts__.get("nodegroups") if "__opts__" in globals() else None
+    return build(minion_id, pillar, load_defaults(defaults_dir), master_groups)
+
+
+def nodegroups(config):
+    """
+    The master's nodegroups: each role's minion ids from the site's ``roles`` (and
+    ``backup:target_host``), as lists. Salt matches a list by minion id, which a minion
+    cannot change; never by the pillar the master caches, which a minion's
+    ``pillar_override`` can (issue #18). script/bootstrap --master writes them to the
+    master's config (``script/nodegroups``).
+    """
+    roles = config["roles"]
+    target = (config.get("backup") or {}).get("target_host")
+    return {
+        "proxy": [roles["proxy"]],
+        "hub": [roles["hub"]],
+        "nodes": list(roles["nodes"]),
+        "backup_target": [target] if target else [],
+    }
 
 
 def load_defaults(defaults_dir):
@@ -150,13 +169,18 @@ def load_defaults(defaults_dir):
     return defaults
 
 
-def build(minion_id, pillar, defaults):
-    """Merge, validate and normalise; raise PillarError listing every problem."""
+def build(minion_id, pillar, defaults, master_groups=None):
+    """
+    Merge, validate and normalise; raise PillarError listing every problem.
+    ``master_groups``: the master's nodegroups, which must be the site's (None: not checked).
+    """
     errors = []
     site = {k: v for k, v in pillar.items() if k not in SALT_KEYS}
     merged = _check_and_merge(defaults, site, errors)
     if not errors:
         _checks.check_site(merged, errors)
+    if not errors and master_groups is not None:
+        _check_nodegroups(master_groups, nodegroups(merged), errors)
     roles = roles_of(minion_id, merged) if not errors else []
     if not errors:
         _checks.check_secrets(minion_id, roles, merged, errors)
@@ -171,13 +195,26 @@ def build(minion_id, pillar, defaults):
     return merged
 
 
+def _check_nodegroups(master_groups, wanted, errors):
+    """The master targets by the nodegroups it started with: they must follow the site."""
+    have = {name: master_groups.get(name) for name in wanted}
+    if have != wanted:
+        errors.append(
+            f"the salt master's nodegroups {have} are not the site's roles {wanted}: run "
+            "script/bootstrap --master again on the hub (it writes them from site.sls and "
+            "restarts the master)"
+        )
+
+
 def _add_image_names(config):
     """
-    ``registry:address``, ``images:names`` (hub, singleuser: where our images live) and
+    ``registry:address`` (pulls), ``registry:push_address`` (the hub's pushes, on its
+    loopback), ``images:names`` (hub, singleuser: where our images live) and
     ``images:singleuser_tag`` resolved (null: ``images:tag``), so states need no such rule.
     """
     hub_address = config["hosts"][config["roles"]["hub"]]
     registry = config["registry"]["address"] = f"{hub_address}:{config['registry']['port']}"
+    config["registry"]["push_address"] = f"127.0.0.1:{config['registry']['push_port']}"
     images = config["images"]
     if images["singleuser_tag"] is None:
         images["singleuser_tag"] = images["tag"]
@@ -196,24 +233,37 @@ def _add_containment(config):
 
 
 def salt_settings(roles, config):
-    """Salt's own pillar keys that follow from the site: the hub's idle-server beacon."""
-    if "hub" not in roles or not config["cull"]["enabled"]:
+    """
+    Salt's own pillar keys that follow from the site, for the hub: the swarm worker token
+    in the mine, readable by the nodes' minion ids only (salt/swarm/worker.sls), and the
+    idle-server beacon.
+    """
+    if "hub" not in roles:
         return {}
-    # _beacons/jupyterhub_idle.py; it reads the cull: timeouts through the pillar itself.
-    beacon = [{"interval": config["cull"]["interval"]}, {"disable_during_state_run": True}]
-    return {"beacons": {"jupyterhub_idle": beacon}}
+    token = [
+        {"mine_function": "swarm.join_token"},
+        {"allow_tgt": config["roles"]["nodes"]},
+        {"allow_tgt_type": "list"},
+    ]
+    settings = {"mine_functions": {"swarm_worker_token": token}}
+    if config["cull"]["enabled"]:
+        # _beacons/jupyterhub_idle.py; it reads the cull: timeouts through the pillar itself.
+        beacon = [{"interval": config["cull"]["interval"]}, {"disable_during_state_run": True}]
+        settings["beacons"] = {"jupyterhub_idle": beacon}
+    return settings
 
 
 def _add_backup_target(roles, config):
     """
-    With ``backup:target_host``: the sftp ``backup:target`` on it (unless the site set one),
-    and on that host the mine function that publishes its ssh host keys to the hub.
+    With ``backup:target_host``: the sftp ``backup:target`` on it for the hub (unless
+    secrets/hub.sls set one), and on that host the mine function that publishes its ssh
+    host keys to the hub.
     """
     backup = config["backup"]
     host = backup["target_host"]
     if host is None:
         return
-    if not backup["target"]:
+    if not backup["target"] and "hub" in roles:
         address = str(config["hosts"][host])
         if ":" in address:
             address = f"[{address}]"

@@ -137,8 +137,8 @@ def backup_summary(status):
 
 
 def short_image(reference):
-    """``singleuser:week5`` of ``[host:port/]jupyterhub-deploy/singleuser:week5``."""
-    return reference.rsplit("/", 1)[-1]
+    """``singleuser:week5`` of ``[host:port/]jupyterhub-deploy/singleuser:week5[@sha256:...]``."""
+    return reference.split("@", 1)[0].rsplit("/", 1)[-1]
 
 
 def container_line(container, student_image):

@@ -1,9 +1,9 @@
 """
 Swarm states: the hub is the manager, nodes join it as workers, and the overlay network.
 
-The worker's join token comes from the manager's salt mine entry
-``swarm_worker_token`` (pillar ``mine_functions`` on the hub, readable by nodes only),
-read when the state runs, so a highstate of every host at once works with ``retry``.
+The worker's join token comes from the manager's salt mine entry ``swarm_worker_token``
+(the ext_pillar's ``mine_functions`` for the hub, readable by the nodes' ids only), read
+when the state runs, so a highstate of every host at once works with ``retry``.
 """
 
 import time

@@ -1,4 +1,5 @@
-# Roles come from the site pillar by minion id (master.d/nodegroups.conf), never from grains.
+# Roles come from the site pillar by minion id (nodegroups script/bootstrap writes), never
+# from grains or pillar.
 base:
   '*':
     - common

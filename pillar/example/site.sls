@@ -196,15 +196,12 @@ backup:
   enabled: true
   # The directory backed up.
   source: /home
-  # Where backups go (duplicity URL: sftp://, file://, s3://, ...). Required when enabled,
-  # unless target_host is set. For an sftp server that salt does not manage: authorise the
-  # key `salt <hub> backup.ssh_public_key` prints there, and put its host key in
-  # <work_dir>/ssh/known_hosts (or /etc/ssh/ssh_known_hosts) on the hub.
-  target: sftp://jhd-backup@backup.example.edu//srv/backup/home
-  # Or a minion of `hosts` (not the hub) that salt makes the sftp target: it gets an
-  # sftp-only account (target_user, home target_dir) holding the hub's key, the hub
-  # trusts its host keys through the mine, and target defaults to
-  # sftp://<target_user>@<its address>/<target_dir>/home. Apply the hub before it.
+  # Where backups go: `backup:target` (a duplicity URL, which may hold credentials) lives
+  # in secrets/hub.sls, so only the hub gets it. Or a minion of `hosts` (not the hub) that
+  # salt makes the sftp target: it gets an sftp-only account (target_user, home
+  # target_dir) holding the hub's key, the hub trusts its host keys through the mine, and
+  # the target is sftp://<target_user>@<its address>/<target_dir>/home. Apply the hub
+  # before it.
   target_host: null
   target_user: jhd-backup
   target_dir: /srv/backup

@@ -1,14 +1,14 @@
 # Salt settings the hub minion needs, whatever the site.
 mine_functions:
-  # The swarm worker join token, readable by the nodes only (salt/swarm/worker.sls).
-  swarm_worker_token:
-    - mine_function: swarm.join_token
-    - allow_tgt: 'I@minion_roles:node'
-    - allow_tgt_type: compound
+  # The swarm worker join token (swarm_worker_token), readable by the nodes' minion ids
+  # only, comes from the jupyterhub_deploy ext_pillar, which knows the site's roles.
   # The hub's public ssh key for sftp backups, which the backup:target_host authorises
   # (salt/backup/target.sls). A public key: readable by any minion.
   backup_ssh_public_key:
     - mine_function: backup.ssh_public_key
+  # The student image pinned to its digest, which the nodes pre-pull (salt/hub/prepull.sls).
+  student_image:
+    - mine_function: jupyterhub.student_image
 
 # saltext-dockermod compares a running container's networks with the state's. On the swarm
 # overlay the engine records the address it assigned as IPAM config, which the state never

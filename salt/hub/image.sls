@@ -1,5 +1,5 @@
 # The hub and student images: built on the hub from salt://hub/files/<image> and pushed to
-# the hub's registry, from which the nodes pull. imagectl.py rebuilds only when the build
+# the hub's registry (through its loopback side), from which the nodes pull. imagectl.py rebuilds only when the build
 # inputs change (files, extra CAs, base image), so a second run reports no changes.
 # The student image's tag is images:singleuser_tag; unless that is the moving images:tag it
 # is immutable: built once and never rebuilt, so setting an older tag back is a rollback.
@@ -23,9 +23,13 @@ hub-imagectl:
 {%- for image in ['hub', 'singleuser'] %}
 {%-   set name = images.names[image] %}
 {%-   set args = ['build', '--context', '/srv/jupyterhub-build/' ~ image, '--image', name,
-                  '--base', images.base, '--push'] %}
-{%-   if image == 'singleuser' and images.singleuser_tag != images.tag %}
-{%-     do args.append('--immutable') %}
+                  '--base', images.base, '--push', '--push-via', pillar.registry.push_address] %}
+{%-   if image == 'singleuser' %}
+{#-     The digest the hub spawns (jupyterhub_deploy.config), never the tag. #}
+{%-     do args.extend(['--record', pillar.hub.data_dir ~ '/singleuser-image.json']) %}
+{%-     if images.singleuser_tag != images.tag %}
+{%-       do args.append('--immutable') %}
+{%-     endif %}
 {%-   endif %}
 {%-   for pem in images.extra_ca_certs %}
 {%-     do args.extend(['--ca-cert', pem]) %}

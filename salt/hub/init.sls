@@ -68,8 +68,16 @@ jupyterhub:
 {%- endif %}
     - require:
       - cmd: hub-image-hub
-      - cmd: hub-image-singleuser
       - sls: swarm.manager
       - sls: restuser
     - watch:
       - file: hub-settings
+      # A new digest of the student image (recorded by imagectl): the config pins it.
+      - cmd: hub-image-singleuser
+
+# The nodes pre-pull the digest the hub spawns from the mine (salt/hub/prepull.sls).
+hub-student-image-mine:
+  module.run:
+    - mine.update: []
+    - onchanges:
+      - cmd: hub-image-singleuser

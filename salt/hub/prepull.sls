@@ -1,10 +1,17 @@
 # A node pulls the student image ahead of time, so no first spawn waits for a pull
-# (dockerspawner#293, #403). Swarm resolves the tag to a digest at each spawn, so an image
-# rebuilt on the hub is pulled again here at the next highstate. Its tag is
-# images:singleuser_tag: a new one (week5) is pulled beside the old, which stays until no
-# container uses it (a student's server keeps its image until it restarts).
+# (dockerspawner#293, #403): exactly the digest the hub spawns, which it publishes in the
+# mine (student_image), tagged here as images:singleuser_tag. Before the hub has published
+# one (a new site's first highstate) by tag: a warm-up only, as spawns name the digest.
+# A new tag (week5) is pulled beside the old, which stays until no container uses it (a
+# student's server keeps its image until it restarts).
 {%- from 'hub/imagectl.jinja' import imagectl, plan %}
 {%- set image = pillar.images.names.singleuser %}
+{%- set hub = pillar.roles.hub %}
+{%- set pinned = salt['mine.get'](hub, 'student_image').get(hub) or '' %}
+{%- set pull = 'pull --image ' ~ image %}
+{%- if pinned.startswith(image ~ '@sha256:') %}
+{%-   set pull = pull ~ ' --digest ' ~ pinned.split('@')[1] %}
+{%- endif %}
 include:
   - docker
 
@@ -22,10 +29,10 @@ hub-prepull-imagectl:
 hub-prepull-singleuser:
   cmd.run:
     # Pulls only when the registry's image differs; no `unless` (see hub/image.sls).
-    - name: python3 {{ imagectl }} pull --image {{ image }}
+    - name: python3 {{ imagectl }} {{ pull }}
     - stateful:
       - test_name: >-
-          {{ plan('pull --image ' ~ image, 'pull the image') }}
+          {{ plan(pull, 'pull the image') }}
     # In a first highstate of every host at once the hub is still building the image.
     - retry:
         attempts: 30

@@ -8,6 +8,7 @@ real master and minions.
 
 import logging
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -28,6 +29,12 @@ def master(tmp_path):
     for path in sorted((REPO / "master.d").glob("*.conf")):
         text = path.read_text().replace("/srv/jupyterhub-deploy", str(REPO))
         opts.update(yaml.safe_load(text.replace("/srv/jupyterhub-site", str(site))))
+    # What script/bootstrap --master writes beside them.
+    groups = subprocess.run(
+        [sys.executable, str(REPO / "script/nodegroups"), str(site / "site.sls")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    opts.update(yaml.safe_load(groups))
     for key in ("cachedir", "pki_dir", "sock_dir", "extension_modules"):
         opts[key] = str(tmp_path / key)
 
@@ -65,3 +72,14 @@ def test_the_master_refuses_an_invalid_site_naming_the_key(master, monkeypatch):
     master.site.write_text(text.replace("  timeout: 24h", "  timout: 24h", 1))
     errors = master.compile("node1.example.edu")["_errors"]
     assert "'cull:timout' is not a known key (did you mean 'cull:timeout'?)" in str(errors)
+
+
+def test_a_master_whose_nodegroups_lag_the_site_s_roles_renders_nothing(master, monkeypatch):
+    """Roles changed in site.sls, bootstrap not run again: the master would still target
+    the old minion ids, so nothing renders until it is."""
+    monkeypatch.setattr(logging.getLogger("salt.pillar"), "propagate", False)
+    text = master.site.read_text()
+    assert "    - node2.example.edu\n" in text
+    master.site.write_text(text.replace("    - node2.example.edu\n", "", 1))
+    errors = str(master.compile("hub.example.edu")["_errors"])
+    assert "the salt master's nodegroups" in errors and "script/bootstrap --master" in errors

@@ -7,6 +7,8 @@ salt-factories itself.
 """
 
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -23,11 +25,17 @@ MINION_IDS = [ROLES["proxy"], ROLES["hub"], *ROLES["nodes"]]
 
 
 def repo_master_config(site_dir):
-    """master.d/*.conf as the hub's master loads it, pointed at this checkout."""
+    """master.d/*.conf as the hub's master loads it, pointed at this checkout, and the
+    nodegroups script/bootstrap --master writes from the site's roles."""
     config = {}
     for path in sorted((REPO / "master.d").glob("*.conf")):
         text = path.read_text().replace(DEPLOY_DIR, str(REPO)).replace(SITE_DIR, str(site_dir))
         config.update(yaml.safe_load(text))
+    groups = subprocess.run(
+        [sys.executable, str(REPO / "script/nodegroups"), str(site_dir / "site.sls")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    config.update(yaml.safe_load(groups))
     return config
 
 

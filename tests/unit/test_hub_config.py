@@ -22,20 +22,28 @@ sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
 from jupyterhub_deploy import config  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
+DIGEST = "sha256:" + "d" * 64
 LOG = logging.getLogger("jupyterhub_deploy.tests")
 LOG.propagate = False
 LOG.addHandler(logging.NullHandler())
 
 
-def render_sls(relpath, pillar, minion_id):
-    """Render an sls like salt's jinja renderer would (enough of it), then parse the YAML."""
+def render_sls(relpath, pillar, minion_id, mine=None):
+    """Render an sls like salt's jinja renderer would (enough of it), then parse the YAML.
+    ``mine``: ``{(minion, function): value}`` for ``salt['mine.get']``."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(REPO / "salt")),
         extensions=["jinja2.ext.do"],
         undefined=jinja2.StrictUndefined,
     )
     env.filters["json"] = json.dumps
-    text = env.get_template(relpath).render(pillar=pillar, opts={"id": minion_id}, salt={})
+
+    def mine_get(target, function):
+        value = (mine or {}).get((target, function))
+        return {} if value is None else {target: value}
+
+    salt = {"mine.get": mine_get}
+    text = env.get_template(relpath).render(pillar=pillar, opts={"id": minion_id}, salt=salt)
     return yaml.safe_load(text)
 
 
@@ -45,7 +53,11 @@ def settings_for(pillar):
     serialize = dict(
         pair for item in states["hub-settings"]["file.serialize"] for pair in item.items()
     )
-    return serialize["dataset"]
+    settings = serialize["dataset"]
+    # What load_settings adds from the record imagectl writes beside settings.json.
+    name = settings["images"]["names"]["singleuser"]
+    settings["images"]["recorded"] = {"image": name, "digest": DIGEST}
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +87,25 @@ def test_settings_are_plain_json_with_secrets(example):
     assert example["hub"]["cookie_secret"]
     assert "backup" not in example
     assert not example["proxy"]["tls"]["key"]
+
+
+def test_the_spawner_runs_the_recorded_digest_never_the_bare_tag(example, tmp_path):
+    """Issue #18: a tag re-pushed to the registry must not be what the next spawn runs."""
+    (tmp_path / "settings.json").write_text(json.dumps({**example, "images": {
+        k: v for k, v in example["images"].items() if k != "recorded"}}))  # fmt: skip
+    name = example["images"]["names"]["singleuser"]
+    settings = config.load_settings(str(tmp_path / "settings.json"))
+    assert settings["images"]["recorded"] is None
+    with pytest.raises(ValueError, match="no digest of .*singleuser:current recorded in"):
+        configured(settings)
+    (tmp_path / config.IMAGE_RECORD).write_text(json.dumps({"image": name, "digest": DIGEST}))
+    settings = config.load_settings(str(tmp_path / "settings.json"))
+    assert configured(settings).SwarmSystemUserSpawner.image == f"{name}@{DIGEST}"
+    # A record of another tag (a build of the new one failed) is not used either.
+    old = name.replace(":current", ":week4")
+    (tmp_path / config.IMAGE_RECORD).write_text(json.dumps({"image": old, "digest": DIGEST}))
+    with pytest.raises(ValueError, match="week4"):
+        configured(config.load_settings(str(tmp_path / "settings.json")))
 
 
 def test_hub_and_proxy(example):
@@ -125,7 +156,7 @@ def test_shared_password_login(example):
 
 def test_spawner(example):
     s = configured(example).SwarmSystemUserSpawner
-    assert s.image == "10.0.0.10:5000/jupyterhub-deploy/singleuser:current"
+    assert s.image == f"10.0.0.10:5000/jupyterhub-deploy/singleuser:current@{DIGEST}"
     assert s.network_name == "jupyterhub"
     assert s.mem_limit == "1G"
     assert "cpu_limit" not in s
@@ -237,8 +268,10 @@ def test_jupyterhub_loads_the_config_file(example, tmp_path, monkeypatch):
     from jupyterhub.app import JupyterHub
 
     settings = json.loads(json.dumps(example))
+    record = settings["images"].pop("recorded")
     path = tmp_path / "settings.json"
     path.write_text(json.dumps(settings))
+    (tmp_path / config.IMAGE_RECORD).write_text(json.dumps(record))
     monkeypatch.setenv("JUPYTERHUB_DEPLOY_SETTINGS", str(path))
     app = JupyterHub(log=LOG)
     app.load_config_file(str(REPO / "salt/hub/files/hub/jupyterhub_config.py"))
@@ -251,9 +284,8 @@ def test_jupyterhub_loads_the_config_file(example, tmp_path, monkeypatch):
 
 def test_lab_site(lab):
     c = configured(lab)
-    assert (
-        c.SwarmSystemUserSpawner.image == "172.30.77.10:5000/jupyterhub-deploy/singleuser:current"
-    )
+    image = f"172.30.77.10:5000/jupyterhub-deploy/singleuser:current@{DIGEST}"
+    assert c.SwarmSystemUserSpawner.image == image
     burst = {f"student{n:02d}" for n in range(1, 41)}  # benchmarks/burst.py's class
     assert c.Authenticator.allowed_users == {"alice", "bob", "carol", "labadmin"} | burst
     assert c.GoogleOAuthenticator.oauth_callback_url == "https://localhost:8443/hub/oauth_callback"
@@ -286,6 +318,7 @@ def test_init_sls():
         "hub-data-dir": ["file.directory"],
         "hub-settings": ["file.serialize"],
         "jupyterhub": ["docker_container.running"],
+        "hub-student-image-mine": ["module.run"],
     }
     container = dict(
         pair for item in states["jupyterhub"]["docker_container.running"] for pair in item.items()
@@ -313,7 +346,9 @@ def test_image_sls_passes_the_extra_cas():
         )
         assert f"--image 10.0.0.10:5000/jupyterhub-deploy/{image}:current" in run["name"]
         assert "--ca-cert /usr/local/share/ca-certificates/corp.crt" in run["name"]
-        assert "--base debian:bookworm --push" in run["name"]
+        assert "--base debian:bookworm --push --push-via 127.0.0.1:5001" in run["name"]
+        recorded = "--record /srv/jupyterhub/singleuser-image.json" in run["name"]
+        assert recorded == (image == "singleuser")
         # No `unless` (salt 3008 loads every state module for one); test=True runs --plan.
         assert "unless" not in run
         assert run["name"] + " --plan" in run["stateful"][0]["test_name"]
@@ -328,6 +363,22 @@ def test_prepull_sls():
     )
     assert run["name"].endswith("pull --image 10.0.0.10:5000/jupyterhub-deploy/singleuser:current")
     assert "unless" not in run and run["name"] + " --plan" in run["stateful"][0]["test_name"]
+
+
+def test_prepull_pulls_the_digest_the_hub_published():
+    pillar = minion_pillar("example", "node")
+    name = pillar["images"]["names"]["singleuser"]
+    digest = "sha256:" + "d" * 64
+    for published, pulls in [
+        (f"{name}@{digest}", f"pull --image {name} --digest {digest}"),
+        (f"{name.replace(':current', ':week4')}@{digest}", f"pull --image {name}"),  # stale
+    ]:
+        mine = {(pillar["roles"]["hub"], "student_image"): published}
+        states = render_sls("hub/prepull.sls", pillar, "node1.example.edu", mine)
+        run = dict(
+            pair for item in states["hub-prepull-singleuser"]["cmd.run"] for pair in item.items()
+        )
+        assert run["name"].endswith(pulls)
 
 
 # --- the student image's own tag (images:singleuser_tag) -----------------------------------

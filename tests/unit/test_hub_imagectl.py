@@ -47,8 +47,10 @@ class FakeDocker:
             del self.images[name]
             return ""
         if args[0] == "tag":
-            source = next(i for i in self.images.values() if i["id"] == args[1])
-            self.images[args[2]] = {"id": source["id"], "labels": source.get("labels")}
+            source = self.images.get(args[1]) or next(
+                i for i in self.images.values() if i["id"] == args[1]
+            )
+            self.images[args[2]] = dict(source)
             return ""
         if args[:2] == ("container", "ls"):
             return "".join(f"id-{name}\n" for name in self.containers)
@@ -75,15 +77,28 @@ class FakeDocker:
             self.images[name] = {"id": new_id, "labels": {imagectl.LABEL: label}}
             return ""
         if args[0] == "push":
-            registry, repository, _ = imagectl.split_image(args[1])
-            digest = "sha256:" + self.images[args[1]]["id"][-8:].rjust(64, "d")
-            self.images[args[1]]["repo_digests"] = [f"{registry}/{repository}@{digest}"]
-            self.pushed[args[1]] = digest
-            return ""
+            registry, repository, tag = imagectl.split_image(args[1])
+            pushed = self.images[args[1]]
+            digest = "sha256:" + pushed["id"][-8:].rjust(64, "d")
+            for image in self.images.values():  # every name of that image gets the digest
+                if image["id"] == pushed["id"]:
+                    image["repo_digests"] = [f"{registry}/{repository}@{digest}"]
+                    if registry == PUSH_SIDE:  # removing the alias takes this one along
+                        image["repo_digests"] = []
+            # The registry's tag, whichever of its addresses the push went through.
+            self.pushed[f"{PULL_SIDE}/{repository}:{tag}"] = digest
+            return f"{tag}: digest: {digest} size: 1234\n"
         if args[0] == "pull":
+            args = [a for a in args if a != "--quiet"]
+            name, _, digest = args[1].partition("@")
+            have = [i for i in self.images.values() if i["id"][-8:].rjust(64, "d") == digest[7:]]
+            for image in have:  # a digest this engine has: only its reference is added
+                image.setdefault("repo_digests", []).append(args[1])
+            if have:
+                return ""
             self.images[args[1]] = {
                 "id": "sha256:" + "e" * 64,
-                "repo_digests": [f"10.0.0.10:5000/jupyterhub-deploy/singleuser@{REGISTRY_DIGEST}"],
+                "repo_digests": [f"{PULL_SIDE}/jupyterhub-deploy/singleuser@{REGISTRY_DIGEST}"],
             }
             return ""
         raise AssertionError(args)
@@ -112,6 +127,8 @@ class FakeDocker:
 
 
 REGISTRY_DIGEST = "sha256:" + "f" * 64
+PULL_SIDE = "10.0.0.10:5000"
+PUSH_SIDE = "127.0.0.1:5001"
 
 
 @pytest.fixture
@@ -237,6 +254,74 @@ def test_pull(fake, capsys):
     assert stateful_line(capsys)["changed"] == "yes"
     assert imagectl.main(["pull", "--image", image, "--check"]) == 0
     assert imagectl.main(["pull", "--image", image]) == 0
+    assert stateful_line(capsys)["changed"] == "no"
+    assert fake.commands.count("pull") == 1
+
+
+def test_the_hub_pushes_through_the_loopback_side_and_records_the_digest(
+    context, fake, capsys, tmp_path
+):
+    """The pull side is read-only (issue #18): pushes go through 127.0.0.1:5001."""
+    record = tmp_path / "data" / "singleuser-image.json"
+    args = build_args(context, "--push", "--push-via", PUSH_SIDE, "--record", str(record))
+    assert imagectl.main(args) == 0
+    alias = f"{PUSH_SIDE}/jupyterhub-deploy/hub:current"
+    assert alias not in fake.images  # the alias is dropped again, the image stays
+    assert json.loads(record.read_text()) == {
+        "image": IMAGE,
+        "digest": fake.pushed[IMAGE],
+        "built": {IMAGE: fake.pushed[IMAGE]},
+    }
+    assert stateful_line(capsys)["comment"].endswith(f"recorded {fake.pushed[IMAGE][:19]}")
+    assert imagectl.main([*args, "--check"]) == 0
+    assert imagectl.main(args) == 0
+    assert stateful_line(capsys)["changed"] == "no"
+
+
+def test_a_tag_re_pushed_behind_the_hub_s_back_is_not_recorded(context, fake, capsys, tmp_path):
+    """Someone pushes other content under week5: the record keeps the digest the hub built
+    (what it spawns), and the moving tag is pushed back."""
+    record = tmp_path / "singleuser-image.json"
+    week5 = [*student_args(context, "week5"), "--record", str(record)]
+    imagectl.main(week5)
+    ours = json.loads(record.read_text())["digest"]
+    fake.pushed[f"{STUDENT}:week5"] = "sha256:" + "6" * 64
+    assert imagectl.main(week5) == 0
+    assert json.loads(record.read_text())["digest"] == ours
+    moving = build_args(context, "--push", "--record", str(record))
+    imagectl.main(moving)
+    fake.pushed[IMAGE] = "sha256:" + "6" * 64
+    capsys.readouterr()
+    assert imagectl.main(moving) == 0
+    assert "pushed it" in stateful_line(capsys)["comment"]
+    assert fake.pushed[IMAGE] == json.loads(record.read_text())["digest"] != "sha256:" + "6" * 64
+
+
+def test_a_rollback_records_the_digest_built_for_that_tag_not_the_registry_s(
+    context, fake, capsys, tmp_path
+):
+    """week4, then week5; the hub pruned its week4 and someone re-pushed week4; back to it."""
+    record = tmp_path / "singleuser-image.json"
+    imagectl.main([*student_args(context, "week4"), "--record", str(record)])
+    ours = json.loads(record.read_text())["digest"]
+    (context / "pkg" / "mod.py").write_text("import pandas\n")
+    imagectl.main([*student_args(context, "week5"), "--record", str(record)])
+    del fake.images[f"{STUDENT}:week4"]
+    fake.pushed[f"{STUDENT}:week4"] = "sha256:" + "6" * 64
+    assert imagectl.main([*student_args(context, "week4"), "--record", str(record)]) == 0
+    assert json.loads(record.read_text())["image"] == f"{STUDENT}:week4"
+    assert json.loads(record.read_text())["digest"] == ours
+
+
+def test_pull_by_digest_tags_that_digest_locally(fake, capsys):
+    image = f"{STUDENT}:week5"
+    fake.pushed[image] = "sha256:" + "6" * 64  # the tag was re-pushed: never pulled
+    argv = ["pull", "--image", image, "--digest", REGISTRY_DIGEST]
+    assert imagectl.main([*argv, "--check"]) == 1
+    assert imagectl.main(argv) == 0
+    assert stateful_line(capsys)["changed"] == "yes"
+    assert f"{STUDENT}@{REGISTRY_DIGEST}" in fake.images and image in fake.images
+    assert imagectl.main(argv) == 0
     assert stateful_line(capsys)["changed"] == "no"
     assert fake.commands.count("pull") == 1
 

@@ -348,6 +348,13 @@ def test_student_image_is_the_one_in_the_settings_the_hub_reads(tmp_path):
     pillar = {"hub": {"data_dir": str(tmp_path)}}
     module = load("_modules/jupyterhub.py", {"__opts__": {}, "__pillar__": pillar})
     assert module.student_image() == image
+    # Pinned to the digest imagectl recorded, as the hub's config pins it.
+    digest = "sha256:" + "d" * 64
+    record = tmp_path / "singleuser-image.json"
+    record.write_text(json.dumps({"image": image, "digest": digest}))
+    assert module.student_image() == f"{image}@{digest}"
+    record.write_text(json.dumps({"image": image.replace("week5", "week4"), "digest": digest}))
+    assert module.student_image() == image
     (tmp_path / "settings.json").unlink()
     with pytest.raises(CommandExecutionError, match="no student image in .*settings.json"):
         module.student_image()

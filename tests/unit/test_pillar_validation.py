@@ -302,7 +302,34 @@ def test_a_minion_outside_the_site_gets_no_role():
 def test_salt_keys_pass_through_unvalidated():
     pillar = site_pillar()
     pillar["mine_functions"] = {"x": [{"mine_function": "test.ping"}]}
-    assert "mine_functions" not in deploy.build(HUB, pillar, DEFAULTS)
+    assert "x" not in deploy.build(HUB, pillar, DEFAULTS)["mine_functions"]
+
+
+def test_the_worker_token_and_the_nodegroups_go_by_minion_id():
+    """Issue #18 item 5: never by pillar, which a minion's pillar_override changes in the
+    master's cache."""
+    site = read("pillar/example/site.sls")
+    nodes = site["roles"]["nodes"]
+    token = deploy.build(HUB, site_pillar("example", ("hub",)), DEFAULTS)["mine_functions"]
+    assert token["swarm_worker_token"] == [
+        {"mine_function": "swarm.join_token"},
+        {"allow_tgt": nodes},
+        {"allow_tgt_type": "list"},
+    ]
+    groups = deploy.nodegroups(site)
+    assert groups == {"proxy": [site["roles"]["proxy"]], "hub": [HUB], "nodes": nodes,
+                      "backup_target": []}  # fmt: skip
+    assert deploy.build(HUB, site_pillar("example", ("hub",)), DEFAULTS, groups)
+    stale = {**groups, "nodes": [*nodes, site["roles"]["proxy"]]}
+    message = errors_of_groups(HUB, site_pillar("example", ("hub",)), stale)
+    assert "the salt master's nodegroups" in message
+    assert "run script/bootstrap --master again on the hub" in message
+
+
+def errors_of_groups(minion_id, pillar, groups):
+    with pytest.raises(deploy.PillarError) as info:
+        deploy.build(minion_id, pillar, DEFAULTS, groups)
+    return str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -327,6 +354,7 @@ def test_the_hub_alone_gets_the_idle_beacon_at_the_cull_interval():
 def test_image_names_and_registry_address_are_computed():
     result = deploy.build(HUB, site_pillar("example", ("hub",)), DEFAULTS)
     assert result["registry"]["address"] == "10.0.0.10:5000"
+    assert result["registry"]["push_address"] == "127.0.0.1:5001"
     assert result["images"]["names"] == {
         "hub": "10.0.0.10:5000/jupyterhub-deploy/hub:current",
         "singleuser": "10.0.0.10:5000/jupyterhub-deploy/singleuser:current",
@@ -413,7 +441,28 @@ def test_enabled_backups_need_a_target_or_a_target_host():
     pillar = site_pillar()
     pillar["backup"]["target"] = None
     message = errors_of(HUB, pillar)
-    assert "'backup:target' or 'backup:target_host' must be set" in message
+    assert (
+        "'backup:target' is missing: put it in secrets/hub.sls, or set 'backup:target_host' "
+        "in site.sls"
+    ) in message
+
+
+def test_the_backup_target_is_a_hub_secret():
+    """Issue #18 item 7: a URL may carry the target's credentials (b2://id:key@...)."""
+    node = read("pillar/example/site.sls")["roles"]["nodes"][0]
+    pillar = site_pillar(secrets=())
+    pillar["backup"]["target"] = "b2://keyid:applicationkey@bucket/home"
+    message = errors_of(node, pillar)
+    assert f"'backup:target' is a secret of the hub but reached '{node}'" in message
+    assert "move it to secrets/hub.sls" in message
+    # Derived from backup:target_host (no credentials), the hub alone gets it too.
+    lab = read("pillar/lab/site.sls")
+    built = {
+        minion: deploy.build(minion, site_pillar("lab", roles), DEFAULTS)["backup"]["target"]
+        for minion, roles in ((lab["roles"]["hub"], ("hub",)), (lab["roles"]["proxy"], ("proxy",)))
+    }
+    assert built[lab["roles"]["hub"]].startswith("sftp://jhd-backup@")
+    assert built[lab["roles"]["proxy"]] is None
 
 
 def test_backup_paths_must_be_absolute():

@@ -10,6 +10,12 @@ auth:
   google:
     client_secret: replace-with-the-oauth-client-secret
 backup:
+  # Where backups go (duplicity URL: sftp://, file://, s3://, b2://id:key@...). Required
+  # when backups are enabled, unless site.sls sets backup:target_host. Here, not in
+  # site.sls: a URL may carry credentials, and site.sls reaches every minion. For an sftp
+  # server that salt does not manage: authorise the key `salt <hub> backup.ssh_public_key`
+  # prints there, and put its host key in <work_dir>/ssh/known_hosts on the hub.
+  target: sftp://jhd-backup@backup.example.edu//srv/backup/home
   passphrase: replace-with-a-long-random-passphrase
   # Or, instead of (or with) the passphrase: encrypt to a GPG key. An armored secret key
   # (its passphrase in `passphrase`) lets the hub verify and restore; a public key alone

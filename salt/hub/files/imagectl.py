@@ -7,7 +7,7 @@ with ``force``, rebuilds and reports a change on every run (it compares a 12-cha
 build id with a ``sha256:``-prefixed one). So salt runs this instead:
 
 ``imagectl.py build --context DIR --image REG/REPO:TAG --base IMAGE [--ca-cert PEM]... [--push]``
-``[--immutable]``
+``[--push-via HOST:PORT] [--record FILE] [--immutable]``
     Builds DIR (plus the extra CA certificates as ``ca-certificates/*.crt``, and the base
     image as the build argument BASE_IMAGE) unless the image already carries the label
     with the digest of exactly those inputs; then pushes it unless the registry already
@@ -15,9 +15,14 @@ build id with a ``sha256:``-prefixed one). So salt runs this instead:
     tagged instead of built again. With ``--immutable`` a tag that exists (in the registry
     or locally) is never rebuilt, whatever changed: a tag names one image for good, so
     setting an older tag back is a rollback. Only the moving tag (images:tag) is rebuilt
-    in place.
-``imagectl.py pull --image REG/REPO:TAG``
-    Pulls the image unless the local copy is the registry's (the nodes' pre-pull).
+    in place. ``--push-via`` pushes through another address of the same registry (the
+    hub's loopback side: REG itself is read-only). ``--record`` writes the image's digest
+    to FILE (``{"image", "digest", "built"}``, built: every tag's): the hub spawns that
+    digest, never the tag, so a tag re-pushed behind our back is not what students run
+    (issue #18).
+``imagectl.py pull --image REG/REPO:TAG [--digest sha256:...]``
+    Pulls the image unless the local copy is the registry's (the nodes' pre-pull); with
+    ``--digest``, pulls exactly that digest and tags it locally as REG/REPO:TAG.
 ``imagectl.py prune --repository REG/REPO --keep TAG``
     Removes the local tags of REPO other than TAG whose image no container, running or
     stopped, uses (a student's server keeps the image it started with until it restarts).
@@ -219,13 +224,90 @@ def container_images(retries=1):
     return used
 
 
+def local_digests(image):
+    """The manifest digests the local image has in image's repository (any registry address:
+    the hub pushes through its loopback side)."""
+    _, repository, _ = split_image(image)
+    found = set()
+    for reference in repo_digests(image):
+        name, _, digest = reference.partition("@")
+        if name.split("/", 1)[-1] == repository:
+            found.add(digest)
+    return found
+
+
 def in_registry(image):
     """True when the registry's image is the local one (same manifest digest)."""
     remote = registry_digest(image)
-    if not remote:
+    return bool(remote) and remote in local_digests(image)
+
+
+def push(image, via):
+    """Push image (through the registry address ``via``, when given); its manifest digest."""
+    registry, repository, tag = split_image(image)
+    alias = f"{via}/{repository}:{tag}" if via else image
+    if via:
+        docker("tag", image, alias)
+    try:
+        out = docker("push", alias)
+        digest = next((w for w in reversed(out.split()) if w.startswith("sha256:")), None)
+        if not digest:
+            raise Failed(f"docker push {alias} printed no digest")
+        if via:
+            # From the pull side: proves it serves the digest, and gives the image its
+            # RepoDigest under its own name (removing the alias drops the alias's).
+            docker("pull", "--quiet", f"{registry}/{repository}@{digest}")
+    finally:
+        if via:
+            docker("image", "rm", alias, check=False)  # the alias only: the image stays
+    return digest
+
+
+def read_record(path):
+    """``{"image", "digest"}`` recorded by an earlier build, or None."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def record_digest(args, pushed):
+    """
+    Write ``{"image", "digest", "built": {image: digest}}`` to args.record; True when it
+    changed. The digest is the one just pushed, else the local image's (ours, as built),
+    else the one recorded for that tag before (a rollback to a tag the hub pruned), and
+    only on a hub that has none of them, the registry's.
+    """
+    old = read_record(args.record) or {}
+    built = dict(old.get("built") or {})
+    digest = pushed or min(local_digests(args.image), default=None) or built.get(args.image)
+    if not digest:
+        digest = registry_digest(args.image, strict=True)
+        if not digest:
+            raise Failed(f"the registry has no {args.image} to record")
+    built[args.image] = digest
+    new = {"image": args.image, "digest": digest, "built": built}
+    if new == old:
         return False
-    registry, repository, _ = split_image(image)
-    return f"{registry}/{repository}@{remote}" in repo_digests(image)
+    directory = os.path.dirname(os.path.abspath(args.record))
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False) as handle:
+        json.dump(new, handle)
+    os.chmod(handle.name, 0o644)
+    os.replace(handle.name, args.record)
+    return True
+
+
+def record_needed(args):
+    """Whether args.record would change (for --check and --plan)."""
+    if not args.record:
+        return False
+    old = read_record(args.record)
+    local = local_digests(args.image)
+    if not old or old.get("image") != args.image or args.image not in (old.get("built") or {}):
+        return True
+    return bool(local) and old.get("digest") not in local
 
 
 # --- the commands --------------------------------------------------------------------------
@@ -261,9 +343,12 @@ def build_needed(args):
 
 def build(args):
     needs_build, needs_push, digest, source, kept = build_needed(args)
+    needs_record = needs_build or needs_push or record_needed(args)
     if args.check:
-        return 1 if (needs_build or needs_push) else 0, ""
+        return 1 if (needs_build or needs_push or needs_record) else 0, ""
     if args.plan:
+        if needs_record and not (needs_build or needs_push):
+            return 0, stateful(True, f"would record the digest of {args.image}")
         if kept:
             return 0, stateful(needs_push, kept + ("; would push it" if needs_push else ""))
         if needs_build and source:
@@ -293,11 +378,15 @@ def build(args):
                 dest,
             )
         done.append(f"built {args.image} in {time.monotonic() - started:.0f}s")
+    pushed = None
     if needs_push:
         started = time.monotonic()
-        docker("push", args.image)
+        pushed = push(args.image, args.push_via)
         done.append(f"pushed it in {time.monotonic() - started:.0f}s")
-    if needs_build or needs_push:
+    recorded = bool(args.record) and record_digest(args, pushed)
+    if recorded:
+        done.append(f"recorded {read_record(args.record)['digest'][:19]}")
+    if needs_build or needs_push or recorded:
         return 0, stateful(True, "; ".join(done))
     if kept:
         return 0, stateful(False, kept)
@@ -305,6 +394,8 @@ def build(args):
 
 
 def pull(args):
+    if args.digest:
+        return pull_digest(args)
     current = in_registry(args.image)
     if args.check:
         return (0 if current else 1), ""
@@ -320,6 +411,22 @@ def pull(args):
     if before == after:
         return 0, stateful(False, f"{args.image} already matched the registry")
     return 0, stateful(True, f"pulled {args.image} ({(after or '')[7:19]})")
+
+
+def pull_digest(args):
+    """Pull exactly args.digest and tag it as args.image (whatever the registry's tag says)."""
+    registry, repository, _ = split_image(args.image)
+    pinned = f"{registry}/{repository}@{args.digest}"
+    current = args.digest in local_digests(args.image)
+    if args.check:
+        return (0 if current else 1), ""
+    if current:
+        return 0, stateful(False, f"{args.image} is {args.digest[:19]}")
+    if args.plan:
+        return 0, stateful(True, f"would pull {pinned[-80:]} as {args.image}")
+    docker("pull", pinned)
+    docker("tag", pinned, args.image)
+    return 0, stateful(True, f"pulled {args.digest[:19]} as {args.image}")
 
 
 def prune_plan(args):
@@ -388,12 +495,17 @@ def parse(argv):
     )
     b.add_argument("--push", action="store_true", help="push to the image's registry")
     b.add_argument(
+        "--push-via", help="push through this address of the registry (HOST:PORT) instead"
+    )
+    b.add_argument("--record", help="write the pushed image's digest to this JSON file")
+    b.add_argument(
         "--immutable",
         action="store_true",
         help="never rebuild the tag once it exists (in the registry or locally)",
     )
     p = sub.add_parser("pull", help="pull an image unless the local copy is current")
     p.add_argument("--image", required=True)
+    p.add_argument("--digest", help="pull this manifest digest (sha256:...) as --image")
     r = sub.add_parser("prune", help="remove local tags of a repository that nothing uses")
     r.add_argument("--repository", required=True, help="registry/repository, without a tag")
     r.add_argument("--keep", required=True, help="the tag to keep (the one in use)")

@@ -15,6 +15,8 @@ import secrets
 SETTINGS_PATH = "/srv/jupyterhub/settings.json"
 # Where the hub container mounts things (salt/hub/init.sls).
 DATA_DIR = "/srv/jupyterhub"
+# Beside the settings: the student image's digest, written by imagectl (salt/hub/image.sls).
+IMAGE_RECORD = "singleuser-image.json"
 RESTUSER_SOCKET = "/run/restuser/restuser.sock"
 EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
 # The hub container's name: servers on the overlay network reach the hub by it.
@@ -39,10 +41,20 @@ SERVICE_SCOPES = {
 
 
 def load_settings(path=None):
-    """The parsed settings file (``JUPYTERHUB_DEPLOY_SETTINGS`` overrides the path)."""
+    """
+    The parsed settings file (``JUPYTERHUB_DEPLOY_SETTINGS`` overrides the path), with
+    ``images:recorded``: the student image's digest as imagectl recorded it beside the
+    settings when it built and pushed it (salt/hub/image.sls), or None.
+    """
     path = path or os.environ.get("JUPYTERHUB_DEPLOY_SETTINGS", SETTINGS_PATH)
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        settings = json.load(handle)
+    try:
+        with open(os.path.join(os.path.dirname(path), IMAGE_RECORD), encoding="utf-8") as handle:
+            settings["images"]["recorded"] = json.load(handle)
+    except (OSError, ValueError):
+        settings["images"]["recorded"] = None
+    return settings
 
 
 def public_url(settings):
@@ -51,6 +63,23 @@ def public_url(settings):
     port = int(proxy.get("public_port") or proxy.get("https_port", 443))
     suffix = "" if port == 443 else f":{port}"
     return f"https://{proxy['server_name']}{suffix}"
+
+
+def student_image(settings):
+    """
+    The student image the hub spawns: its name pinned to the digest recorded at build time
+    (``name:tag@sha256:...``), so a tag re-pushed to the registry is never what students
+    run (issue #18).
+    """
+    name = image_name(settings, "singleuser")
+    record = settings["images"].get("recorded") or {}
+    digest = str(record.get("digest") or "")
+    if record.get("image") != name or not digest.startswith("sha256:"):
+        raise ValueError(
+            f"no digest of {name} recorded in {DATA_DIR}/{IMAGE_RECORD} (it holds "
+            f"{record or 'nothing'}): run `salt -N hub state.apply hub.image`"
+        )
+    return f"{name}@{digest}"
 
 
 def single_host(settings):
@@ -214,7 +243,7 @@ def configure(c, settings):
     # --- the servers -------------------------------------------------------------------
     c.JupyterHub.spawner_class = "jupyterhub_deploy.spawner.SwarmSystemUserSpawner"
     s = c.SwarmSystemUserSpawner
-    s.image = image_name(settings, "singleuser")
+    s.image = student_image(settings)
     s.network_name = settings["swarm"]["network"]
     s.use_internal_ip = True
     s.port = SINGLEUSER_PORT
