@@ -14,6 +14,7 @@ Minion options: ``jupyterhub.api_url`` overrides the API's URL (default
 
 import concurrent.futures
 import datetime
+import fcntl
 import json
 import os
 import time
@@ -296,12 +297,18 @@ def stop_servers(names, concurrency=10, wait=60):
     return results
 
 
-def cull(timeout=None, max_age=None, exempt_admins=None, test=False, concurrency=10):
+def cull(timeout=None, max_age=None, exempt_admins=None, test=False, concurrency=10, coalesce=0):
     """
     Stop the servers :func:`idle_servers` finds (asking the hub itself, never trusting a
     caller's list) and record the run for the status runner. Returns
     ``{"culled": {user: reason}, "results": {user: outcome}, "time": ISO UTC}``;
     ``test=True`` only reports.
+
+    ``coalesce`` (seconds, the reactor's): skip, returning ``{"skipped": why}``, while
+    another cull runs or when the last one was fewer seconds ago. Any minion can fire the
+    idle event the reactor answers, so a flood of them runs one cull at a time; and it is
+    this function, not ``state.apply``, so it never holds the state lock that an admin's
+    ``state.apply`` on the hub needs.
 
     CLI Example:
 
@@ -309,6 +316,24 @@ def cull(timeout=None, max_age=None, exempt_admins=None, test=False, concurrency
 
         salt hub jupyterhub.cull test=True
     """
+    if not coalesce:
+        return _cull(timeout, max_age, exempt_admins, test, concurrency)
+    path = __opts__.get("jupyterhub.cull_record", CULL_RECORD)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".lock", "w", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {"skipped": "another cull is running"}
+        last = last_cull()
+        if last and last.get("time"):
+            age = time.time() - _parse_time(last["time"]).timestamp()
+            if 0 <= age < float(coalesce):
+                return {"skipped": f"the last cull was {age:.0f}s ago (coalesce {coalesce}s)"}
+        return _cull(timeout, max_age, exempt_admins, test, concurrency)
+
+
+def _cull(timeout, max_age, exempt_admins, test, concurrency):
     idle = idle_servers(timeout, max_age, exempt_admins)
     when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     if test:

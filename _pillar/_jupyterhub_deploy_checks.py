@@ -32,6 +32,10 @@ DURATION_RE = re.compile(r"^(\d+)\s*([smhdw]?)$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SIZE_RE = re.compile(r"^\d+(\.\d+)?[kmgtKMGT]?$")
 HEX_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+# Values that states put on command lines (cmd.run): nothing a shell would read as syntax.
+SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9._+/-]*")
+IMAGE_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
+REPOSITORY_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
 # Secrets, and the one role whose minions may see them (secrets/<role>.sls).
 SECRETS = {
@@ -146,6 +150,7 @@ def check_site(config, errors):
     if config["docker"]["live_restore"]:
         errors.append("'docker:live_restore' is refused by Docker on swarm members (hub, nodes)")
     _check_backup(config, errors)
+    _check_images(config["images"], errors)
     _check_cull(config, errors)
     _check_dashboard(config, errors)
     if config["proxy"]["tls"]["source"] == "pillar" and not config["proxy"]["tls"]["certificate"]:
@@ -170,6 +175,8 @@ def _check_backup(config, errors):
     for key in ("source", "work_dir", "target_dir"):
         if not str(backup[key]).startswith("/"):
             errors.append(f"'backup:{key}' must be an absolute path, got {backup[key]!r}")
+        else:
+            _check_shell_safe(f"backup:{key}", backup[key], SAFE_PATH_RE, "a plain path", errors)
     key = backup["gpg_key"]
     if key and not KEY_BLOCK_RE.match(key.strip().replace("\r\n", "\n")):
         # Never the value: it may be a secret key.
@@ -183,6 +190,24 @@ def _check_backup(config, errors):
             f"'backup:target_user' must be a user name ({USERNAME_RE.pattern}), "
             f"got {backup['target_user']!r}"
         )
+
+
+def _check_shell_safe(path, value, pattern, what, errors):
+    """A value that reaches a command line (salt's cmd.run) must be plain: no quoting games."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        errors.append(f"'{path}' must be {what} ({pattern.pattern}), got {value!r}")
+
+
+def _check_images(images, errors):
+    _check_shell_safe("images:base", images["base"], IMAGE_REF_RE, "an image reference", errors)
+    _check_shell_safe(
+        "images:repository", images["repository"], REPOSITORY_RE, "a repository path", errors
+    )
+    if not isinstance(images["extra_ca_certs"], list):
+        return  # reported as a wrong type
+    for index, pem in enumerate(images["extra_ca_certs"]):
+        name = f"images:extra_ca_certs[{index}]"
+        _check_shell_safe(name, pem, SAFE_PATH_RE, "an absolute plain path", errors)
 
 
 def _check_cull(config, errors):

@@ -57,6 +57,7 @@ from .minions import (
     forget_master_key,
     forget_swarm_nodes,
     highstate,
+    master_finger,
     wait_for_ping,
 )
 
@@ -145,7 +146,9 @@ def up(args, timings, outcome):
     with timings.phase("salt bootstrap"):
         bootstrap_host(topo.master, topo)
         forget_keys(topo, created)
-        parallel(lambda h: bootstrap_host(h, topo), [h for h in topo.hosts if not h.master])
+        finger = master_finger(topo.master)
+        others = [h for h in topo.hosts if not h.master]
+        parallel(lambda h: bootstrap_host(h, topo, finger), others)
         if topo.master in created:
             parallel(forget_master_key, [h for h in topo.hosts if h not in created])
         accept_keys(topo)

@@ -24,16 +24,32 @@ from .common import (
 # --- salt ------------------------------------------------------------------------------------
 
 
-def bootstrap_host(host, topo):
-    """script/bootstrap in the host: the hub runs the mounted checkout's, the others the image's."""
+def bootstrap_host(host, topo, master_finger=None):
+    """script/bootstrap in the host: the hub runs the mounted checkout's, the others the image's
+    (with the master's key fingerprint, so they trust no other master key)."""
     script = f"{DEPLOY_DIR}/script/bootstrap" if host.master else IMAGE_BOOTSTRAP
     cmd = [script, "--id", host.id, "--master-address", topo.master.address]
     if host.master:
         cmd.insert(1, "--master")
+    if master_finger:
+        cmd += ["--master-finger", master_finger]
     proc = dexec(host.container, *cmd, check=False, timeout=1200)
     if proc.returncode != 0:
         raise LabError(f"bootstrap failed on {host.id}:\n{proc.stdout}{proc.stderr}")
     log("salt configured", host.id)
+
+
+def master_finger(master):
+    """The master's public key fingerprint, as `salt-key -F master` prints it."""
+
+    def finger():
+        proc = dexec(master.container, "salt-key", "-F", "master", "--out", "json",
+                     workdir=DEPLOY_DIR, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            return None
+        return (json.loads(proc.stdout).get("local") or {}).get("master.pub")
+
+    return wait_for("the master's key", finger, 60)
 
 
 def salt_keys(master):

@@ -123,7 +123,9 @@ auth:
     token_url: https://oauth2.googleapis.com/token
     userdata_url: https://www.googleapis.com/oauth2/v1/userinfo
   # For auth:type shared_password (a workshop without Google): the password and the
-  # admins' password go in secrets/hub.sls (at least 8 and 32 characters).
+  # admins' password go in secrets/hub.sls (at least 8 and 32 characters). Anyone with the
+  # password can log in as any name on the roster and so open that student's home: for a
+  # one-day workshop, never for a graded class (docs/security.md).
   shared_password: {}
 
 images:

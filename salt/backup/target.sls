@@ -17,6 +17,11 @@ backup-target-account:
     - home: {{ backup.target_dir }}
     - createhome: false
     - shell: /usr/sbin/nologin
+    # sshd lets in only this group besides root (salt/common).
+    - optional_groups:
+      - {{ pillar.common.ssh_group }}
+    - require:
+      - group: ssh-group
 
 # The home and its .ssh belong to root: the account cannot replace its authorized_keys
 # (and so drop the restrictions below); it writes only in <target_dir>/home.

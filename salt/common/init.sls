@@ -24,10 +24,17 @@ chrony:
 openssh-server:
   pkg.installed: []
 
+# Who may log in over ssh besides root (sshd-config's AllowGroups).
+ssh-group:
+  group.present:
+    - name: {{ pillar.common.ssh_group }}
+    - system: true
+
 sshd-config:
   file.managed:
     - name: /etc/ssh/sshd_config.d/jupyterhub-deploy.conf
     - source: salt://common/files/sshd.conf
+    - template: jinja
     - mode: '0644'
     - require:
       - pkg: openssh-server
@@ -47,6 +54,9 @@ salt-minion-config:
         # Written by jupyterhub-deploy script/bootstrap.
         id: {{ opts.id }}
         master: {{ pillar.hosts[pillar.roles.hub] }}
+{%- if opts.get('master_finger') %}
+        master_finger: '{{ opts.master_finger }}'
+{%- endif %}
     - mode: '0644'
 
 salt-minion:

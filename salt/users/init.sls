@@ -1,7 +1,9 @@
 # Staff accounts with fixed uids on every host; the home skeleton restuser copies (hub).
 {%- set roles = pillar.minion_roles %}
-{%- if 'node' in roles and 'hub' not in roles %}
 include:
+  # The ssh group staff are in (sshd allows it).
+  - common
+{%- if 'node' in roles and 'hub' not in roles %}
   # Homes live on the hub's NFS export: mount it before creating anything under /home.
   - nfs.client
 {%- endif %}
@@ -19,8 +21,11 @@ staff-{{ name }}:
     - shell: /bin/bash
     - home: /home/{{ name }}
     - createhome: {{ 'hub' in roles or 'node' not in roles }}
+    - optional_groups:
+      - {{ pillar.common.ssh_group }}
     - require:
       - group: staff-{{ name }}
+      - group: ssh-group
 {%-   if 'node' in roles and 'hub' not in roles %}
       - sls: nfs.client
 {%-   endif %}

@@ -146,6 +146,19 @@ def test_stop_without_the_xsrf_token_is_refused(admin_page):
     assert code in (403, 302)
 
 
+def test_stop_decodes_the_user_name_once(admin_page, running):
+    """Issue #18 item 8: ``%2561lice`` is no user name. Decoded twice it became the
+    student's (and ``%252F`` a "/" in the hub API path the admin's token was sent to)."""
+    name = "%25" + format(ord(STUDENT[0]), "x") + STUDENT[1:]
+    code = admin_page.evaluate(
+        """async (url) => (await fetch(url, {method: 'POST', headers: {'X-XSRFToken':
+            document.querySelector('meta[name="xsrf"]').content}})).status""",
+        URL + f"api/stop/{name}",
+    )
+    assert code == 400
+    assert running.hub_api("GET", f"/users/{STUDENT}").json().get("servers")
+
+
 def test_the_hub_api_down_is_said_in_words(lab, admin_page):
     lab.exec("hub", "docker", "pause", "jupyterhub")
     try:

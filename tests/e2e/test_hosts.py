@@ -6,11 +6,13 @@ import re
 import ssl
 import subprocess
 import time
+import urllib.error
 import uuid
 
 import pytest
 
 from tests.e2e.conftest import HTTP_PORT, HTTPS_PORT, SITE
+from tests.e2e.hubclient import Student
 
 HUB_ADDRESS = SITE["hosts"][SITE["roles"]["hub"]]
 NODES = SITE["roles"]["nodes"]
@@ -27,6 +29,41 @@ def test_second_highstate_changes_nothing(lab):
         assert changed == {}, minion
 
 
+def test_every_minion_pins_the_master_s_key(lab):
+    """Issue #18 item 8: bootstrap --master-finger, so no minion trusts a key on first use."""
+    keys = json.loads(lab.exec("hub", "salt-key", "-F", "master", "--out", "json").stdout)
+    finger = keys["local"]["master.pub"]
+    for host in SITE["hosts"]:
+        if host == SITE["roles"]["hub"]:
+            continue
+        conf = lab.exec(host, "cat", "/etc/salt/minion.d/jupyterhub-deploy.conf").stdout
+        assert f"master_finger: '{finger}'" in conf.splitlines(), (host, conf)
+
+
+SSH_TRY = """
+set -e
+user=$1 home=$(getent passwd "$1" | cut -d: -f6) d=$(mktemp -d)
+ssh-keygen -q -t ed25519 -N '' -f "$d/key"
+runuser -u "$user" -- sh -c 'mkdir -p "$1/.ssh" && chmod 700 "$1/.ssh" &&
+    cat >"$1/.ssh/authorized_keys" && chmod 600 "$1/.ssh/authorized_keys"' sh "$home" <"$d/key.pub"
+if ssh -i "$d/key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        "$user@$2" true 2>"$d/err"; then echo allowed; else echo refused; fi
+rm -f "$home/.ssh/authorized_keys"; rm -rf "$d"
+"""
+
+
+def test_only_staff_and_root_may_ssh_in_not_a_student_with_their_own_key(lab, ca_file):
+    """Issue #18 item 8: a student writes their own home, ~/.ssh/authorized_keys included;
+    sshd's AllowGroups lets in root and the ssh group (staff, the backup account) only."""
+    Student("alice", ca_file).login()  # the account exists
+    staff = next(iter(SITE["users"]["staff"]))
+    tries = {user: lab.exec("hub", "sh", "-c", SSH_TRY, "sh", user, HUB_ADDRESS).stdout.strip()
+             for user in ("alice", staff)}  # fmt: skip
+    assert tries == {"alice": "refused", staff: "allowed"}
+    shell = lab.exec("hub", "getent", "passwd", "alice").stdout.strip().rsplit(":", 1)[1]
+    print("alice's shell on the hub:", shell)
+
+
 def test_nodes_are_ready_swarm_workers(lab):
     out = lab.exec("hub", "docker", "node", "ls", "--format", "{{json .}}").stdout
     nodes = {n["Hostname"]: n for n in map(json.loads, out.splitlines())}
@@ -37,9 +74,12 @@ def test_nodes_are_ready_swarm_workers(lab):
 
 
 def test_a_service_lands_on_a_node_and_pulls_from_the_hub_registry(lab):
-    image = f"{HUB_ADDRESS}:5000/e2e/probe:{uuid.uuid4().hex[:8]}"
-    lab.exec("hub", "docker", "tag", "jupyterhub-deploy/debian:bookworm", image)
-    lab.exec("hub", "docker", "push", image)
+    tag = uuid.uuid4().hex[:8]
+    image = f"{HUB_ADDRESS}:5000/e2e/probe:{tag}"
+    # Pushed through the registry's loopback side (the hub only); nodes pull from the other.
+    push = f"127.0.0.1:5001/e2e/probe:{tag}"
+    lab.exec("hub", "docker", "tag", "jupyterhub-deploy/debian:bookworm", push)
+    lab.exec("hub", "docker", "push", push)
     name = f"e2e-probe-{uuid.uuid4().hex[:6]}"
     lab.exec("hub", "docker", "service", "create", "--detach", "--name", name,
              "--constraint", "node.role==worker", "--endpoint-mode", "dnsrr",
@@ -127,3 +167,23 @@ def test_nginx_caches_the_hubs_static_assets(lab):
             response.read()
             statuses.append(response.headers["X-Cache-Status"])
     assert statuses[-1] == "HIT", statuses
+
+
+def test_nginx_caches_only_uris_that_are_already_normal(lab):
+    """Issue #18 item 8: the location matches the normalised path, the key is the URI as
+    sent; a URI that only normalises into /hub/static/ (and that the hub's proxy may route
+    elsewhere) is never cached."""
+    with lab.https("/hub/login") as response:
+        page = response.read().decode()
+    asset = re.search(r'/hub/static/([^"?]+\?v=[0-9a-f]+)', page).group(1)
+    for odd in (f"/hub/static/./{asset}", f"/hub/static/%2e/{asset}", f"/hub//static/{asset}",
+                f"/user/x/static/../../hub/static/{asset}"):  # fmt: skip
+        statuses = []
+        for _ in range(2):
+            try:
+                with lab.https(odd) as response:
+                    response.read()
+                    statuses.append(response.headers["X-Cache-Status"])
+            except urllib.error.HTTPError as error:
+                statuses.append(error.headers["X-Cache-Status"])
+        assert set(statuses) <= {"BYPASS", None}, (odd, statuses)

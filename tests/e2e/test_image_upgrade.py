@@ -102,7 +102,11 @@ def test_upgrade_during_term_keeps_running_servers_and_rolls_back(lab, ca_file):
                     assert not again["hub-image-singleuser"]["changes"], again
                 # Rollback: the pillar back to week4, the same three commands.
                 hub, _ = switch_to(lab)
-                assert not hub["hub-image-singleuser"]["changes"], hub  # week4 exists: kept
+                # week4 exists: kept, neither built nor pushed; only the digest the hub
+                # spawns is recorded again, week4's as built (not what the registry says).
+                comment = hub["hub-image-singleuser"]["comment"]
+                assert comment.startswith("kept week4") and "pushed" not in comment, comment
+                assert "; built" not in comment and "recorded" in comment, comment
                 assert status(lab)[0] == "singleuser:week4"
                 with working_students(["student33"], ca_file):
                     assert image_line(lab, "student33").endswith("image singleuser:week4")

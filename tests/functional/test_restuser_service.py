@@ -292,7 +292,7 @@ def test_create_makes_the_account_with_the_lowest_free_uid(hub):
     assert UID_MIN <= created["uid"] <= UID_MAX
     entry = hub.entries()["alice"]
     assert entry[2:4] == [str(expected_uid)] * 2
-    assert entry[5:] == ["/home/alice", "/bin/bash"]
+    assert entry[5:] == ["/home/alice", "/usr/sbin/nologin"]
     assert hub.entries("group")["alice"][2] == str(expected_uid)
     assert hub.entries("shadow")["alice"][1].startswith("!")  # no password: no ssh login
     assert "alice" not in hub.read("subuid")
@@ -483,7 +483,7 @@ def test_a_json_object_body_is_ignored(hub):
     )
     assert status == 201
     assert UID_MIN <= answer["uid"] <= UID_MAX and answer["home"] == "/home/frank"
-    assert hub.entries()["frank"][6] == "/bin/bash"
+    assert hub.entries()["frank"][6] == "/usr/sbin/nologin"
 
 
 # --- concurrency ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ pagination included). The e2e tier runs them against the lab's real hub.
 
 import copy
 import datetime
+import fcntl
 import http.server
 import json
 import threading
@@ -256,6 +257,23 @@ def test_cull_stops_only_the_idle_and_records_it(hub_factory, tmp_path):
     ]  # fmt: skip
     assert hub.users["bob"]["servers"][""]["ready"]
     assert jh.last_cull()["culled"].keys() == {"alice", "dave"}
+
+
+def test_the_reactor_s_culls_coalesce(hub_factory, tmp_path):
+    """Issue #18 item 8: a flood of forged idle events runs one cull at a time, and none
+    while the last was under ``coalesce`` seconds ago."""
+    hub = hub_factory(CLASS)
+    jh = client(hub, tmp_path=tmp_path)
+    assert set(jh.cull(coalesce=10)["culled"]) == {"alice", "dave"}
+    deletes = len([r for r in hub.requests if r[0] == "DELETE"])
+    again = jh.cull(coalesce=10)
+    assert again["skipped"].startswith("the last cull was") and "coalesce 10s" in again["skipped"]
+    record = tmp_path / "last-cull.json"
+    with open(str(record) + ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert jh.cull(coalesce=1)["skipped"] == "another cull is running"
+    assert len([r for r in hub.requests if r[0] == "DELETE"]) == deletes
+    assert "culled" in jh.cull()  # by hand: never coalesced
 
 
 # --- the state ---------------------------------------------------------------------------

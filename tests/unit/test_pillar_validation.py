@@ -550,3 +550,29 @@ def test_dashboard_staff_uid_port_and_refresh_are_checked_by_name():
     pillar["dashboard"] = {"refresh": "2m", "staff": ["ada"]}
     result = deploy.build(HUB, pillar, DEFAULTS)
     assert result["dashboard"]["refresh"] == 120 and result["dashboard"]["port"] == 8010
+
+
+@pytest.mark.parametrize(
+    "section,key,value,message",
+    [
+        ("images", "base", "debian:bookworm; touch /tmp/x", "'images:base' must be an image"),
+        ("images", "repository", "Jupyter Deploy", "'images:repository' must be a repository"),
+        ("images", "extra_ca_certs", ["/etc/ssl/$(id).crt"], "'images:extra_ca_certs[0]'"),
+        ("backup", "work_dir", "/var/lib/jhd backup", "'backup:work_dir' must be a plain path"),
+    ],
+)
+def test_values_that_reach_a_command_line_must_be_plain(section, key, value, message):
+    """Issue #18 item 8: these reach cmd.run unquoted (salt/hub/image.sls, backup)."""
+    pillar = site_pillar()
+    pillar.setdefault(section, {})[key] = value
+    assert message in errors_of(HUB, pillar)
+
+
+def test_plain_values_for_the_command_line_pass():
+    pillar = site_pillar("example", ("hub",))
+    pillar["images"] = {
+        "base": "registry.example.edu:5000/debian:trixie@sha256:" + "a" * 64,
+        "repository": "course/jupyter-deploy",
+        "extra_ca_certs": ["/usr/local/share/ca-certificates/corp.crt"],
+    }
+    deploy.build(HUB, pillar, DEFAULTS)

@@ -312,6 +312,6 @@ def test_useradd_gets_an_argument_list_with_the_chosen_uid_and_skeleton():
     assert value("--uid") == "10007"
     assert value("--home-dir") == "/home/alice"
     assert value("--skel") == "/srv/skeldir"
-    assert value("--shell") == "/bin/bash"
+    assert value("--shell") == "/usr/sbin/nologin"
     assert {"--user-group", "--create-home"} <= set(argv)
     assert "HOME_MODE=0700" in argv

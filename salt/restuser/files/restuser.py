@@ -108,7 +108,8 @@ MAX_CONNECTIONS = 32  # handled at once; more wait in the listen backlog ...
 SLOT_WAIT = 10  # ... for up to this many seconds for a free slot, then get 503
 USERADD_TIMEOUT = 60
 
-SHELL = "/bin/bash"
+# Students never log in to the hub itself (their servers give them bash): no shell here.
+SHELL = "/usr/sbin/nologin"
 HOME_MODE = "0700"
 TOOL_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -27,6 +27,7 @@ from jupyterhub.utils import url_path_join
 from tornado import httpclient, ioloop, web
 
 from jupyterhub_deploy import dashboard_data
+from jupyterhub_deploy.restuser import SAFE_NAME_RE
 
 log = logging.getLogger("jupyterhub_deploy.dashboard")
 
@@ -169,11 +170,15 @@ class StopHandler(Handler):
 
     @web.authenticated
     async def post(self, name):
-        name = urllib.parse.unquote(name)
+        # Tornado has decoded the path argument once already: decoding it again turned
+        # %252F into "/", and quote() kept it, so the DELETE could reach another API path.
         if not self.can_stop():
             raise web.HTTPError(403, "Only hub admins may stop servers.")
+        if not SAFE_NAME_RE.match(name):
+            raise web.HTTPError(400, f"{name!r} is not a user name.")
         token = self.hub_auth.get_token(self)
-        url = url_path_join(self.hub_auth.api_url, "users", urllib.parse.quote(name), "server")
+        url = url_path_join(self.hub_auth.api_url, "users", urllib.parse.quote(name, safe=""),
+                            "server")  # fmt: skip
         try:
             response = await httpclient.AsyncHTTPClient().fetch(
                 url, method="DELETE", headers={"Authorization": f"token {token}"},
