@@ -1,6 +1,6 @@
 """
 Culling through the real path: the hub minion's jupyterhub_idle beacon fires, the master's
-reactor applies `cull` on the hub, and the state stops the idle server through the hub's
+reactor runs `jupyterhub.cull` on the hub, which stops the idle server through the hub's
 API, while a student who keeps working keeps theirs.
 
 The lab's site pillar is edited for the test (an interval of seconds and a timeout of
@@ -57,12 +57,12 @@ def test_beacon_reactor_and_state_cull_the_idle_server_only(lab, pair):
     record = lab.salt("hub", "jupyterhub.last_cull")["hub"]
     assert IDLE in record["culled"] and ACTIVE not in record["culled"]
     assert record["results"][IDLE] == "stopped"
-    # The reactor ran it (`mods: cull` as a keyword, as reactor/cull.sls passes it; the
-    # test above passed it positionally) and the master's job cache has it.
+    # The reactor ran it (jupyterhub.cull coalesced, as reactor/cull.sls calls it) and the
+    # master's job cache has it.
     jobs = json.loads(lab.exec("hub", "salt-run", "--out=json", "jobs.list_jobs",
-                               "search_function=state.apply").stdout)  # fmt: skip
+                               "search_function=jupyterhub.cull").stdout)  # fmt: skip
     reactor_runs = [job for job in jobs.values()
-                    if {"mods": "cull", "__kwarg__": True} in job["Arguments"]]  # fmt: skip
+                    if {"coalesce": 10, "__kwarg__": True} in job["Arguments"]]  # fmt: skip
     assert reactor_runs, jobs
     # Its swarm service is gone; the student can start again.
     services = lab.exec("hub", "docker", "service", "ls", "--format", "{{.Name}}").stdout
