@@ -30,20 +30,28 @@ ssh-group:
     - name: {{ pillar.common.ssh_group }}
     - system: true
 
+# sshd keeps the first value it reads and includes sshd_config.d/*.conf in order, so ours
+# sorts before cloud images' 50-cloud-init.conf (PasswordAuthentication yes).
 sshd-config:
   file.managed:
-    - name: /etc/ssh/sshd_config.d/jupyterhub-deploy.conf
+    - name: /etc/ssh/sshd_config.d/00-jupyterhub-deploy.conf
     - source: salt://common/files/sshd.conf
     - template: jinja
     - mode: '0644'
     - require:
       - pkg: openssh-server
 
+# Its name before it had to sort first.
+sshd-config-old-name:
+  file.absent:
+    - name: /etc/ssh/sshd_config.d/jupyterhub-deploy.conf
+
 ssh:
   service.running:
     - enable: true
     - watch:
       - file: sshd-config
+      - file: sshd-config-old-name
 
 # The minion's own configuration, as script/bootstrap wrote it: an edit by hand is undone,
 # and a hub that moves to another address in the site pillar is followed.

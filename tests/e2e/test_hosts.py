@@ -65,6 +65,19 @@ def test_only_staff_and_root_may_ssh_in_not_a_student_with_their_own_key(lab, ca
     print("alice's shell on the hub:", shell)
 
 
+def test_a_cloud_image_s_sshd_drop_in_does_not_turn_passwords_back_on(lab):
+    """Issue #20: sshd keeps the first value it reads; a cloud image's 50-cloud-init.conf
+    (PasswordAuthentication yes) sorted before our drop-in and won."""
+    cloud = "/etc/ssh/sshd_config.d/50-cloud-init.conf"
+    lab.exec("proxy", "sh", "-c", f"echo 'PasswordAuthentication yes' > {cloud}")
+    try:
+        effective = lab.exec("proxy", "sshd", "-T").stdout.splitlines()
+    finally:
+        lab.exec("proxy", "rm", "-f", cloud)
+    assert "passwordauthentication no" in effective
+    assert "allowgroups root" in " ".join(effective)
+
+
 def test_nodes_are_ready_swarm_workers(lab):
     out = lab.exec("hub", "docker", "node", "ls", "--format", "{{json .}}").stdout
     nodes = {n["Hostname"]: n for n in map(json.loads, out.splitlines())}
