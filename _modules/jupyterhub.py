@@ -10,6 +10,9 @@ and reading and stopping servers, nothing more (jupyterhub_deploy.config.SERVICE
 
 Minion options: ``jupyterhub.api_url`` overrides the API's URL (default
 ``http://127.0.0.1:<hub:api_port>/hub/api``).
+
+Why about 400 lines: one client with one function per question salt asks the hub, each
+with its operator's docstring; the cull's coalescing belongs with the cull.
 """
 
 import concurrent.futures

@@ -101,6 +101,12 @@ SPECIAL = {
     "auth:google:hosted_domain": {"kind": "str", "null": True},
     "auth:shared_password:password": {"kind": "str", "null": True},
     "auth:shared_password:admin_password": {"kind": "str", "null": True},
+    "images:base": {"kind": "str", "pattern": _checks.IMAGE_REF_RE, "what": "an image reference"},
+    "images:repository": {
+        "kind": "str",
+        "pattern": _checks.REPOSITORY_RE,
+        "what": "a repository path",
+    },
     "images:tag": DOCKER_TAG,
     "images:singleuser_tag": {**DOCKER_TAG, "null": True},
     "spawner:mem_limit": {"kind": "size"},

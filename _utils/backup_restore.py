@@ -149,8 +149,9 @@ def hand_back(staged, dest):
 def _copy(source_dir, member, into, owner):
     """``tar`` from root's staging directory into ``into``, as ``owner`` when it is a student."""
     reader = ["tar", "--create", "--numeric-owner", "--file=-", "--directory", source_dir, member]
-    extract = ["tar", "--extract", "--file=-", "--preserve-permissions"]
-    extract += ["--delay-directory-restore"]
+    extract = [
+        "tar", "--extract", "--file=-", "--preserve-permissions", "--delay-directory-restore"
+    ]  # fmt: skip
     if owner is None:
         os.makedirs(into, mode=0o700, exist_ok=True)
         writer = extract + ["--same-owner", "--numeric-owner", "--directory", into]

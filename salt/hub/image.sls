@@ -1,6 +1,7 @@
 # The hub and student images: built on the hub from salt://hub/files/<image> and pushed to
-# the hub's registry (through its loopback side), from which the nodes pull. imagectl.py rebuilds only when the build
-# inputs change (files, extra CAs, base image), so a second run reports no changes.
+# the hub's registry (through its loopback side), from which the nodes pull. imagectl.py
+# rebuilds only when the build inputs change (files, extra CAs, base image), so a second
+# run reports no changes.
 # The student image's tag is images:singleuser_tag; unless that is the moving images:tag it
 # is immutable: built once and never rebuilt, so setting an older tag back is a rollback.
 {%- from 'hub/imagectl.jinja' import imagectl, plan %}

@@ -2,6 +2,9 @@
 
 The pillar is what the master's ext_pillar makes of the site (defaults merged, validated,
 durations in seconds); the settings are what salt/hub/init.sls serialises from it.
+
+Why over 400 lines: the configurer and the hub's four sls files read the same pillars and
+share their renderer; split by sls once the package move (#19) gives the hub tests a home.
 """
 
 import json

@@ -32,7 +32,7 @@ Each prints salt's stateful line last (``changed=yes|no comment='...'``). ``--ch
 changes nothing and exits 0 when there is nothing to do (salt's ``unless``), so test=True
 runs tell the truth. Standard library only, and the docker CLI.
 
-Why one file of about 430 lines: salt copies it alone to the hub and every node
+Why one file of about 550 lines: salt copies it alone to the hub and every node
 (salt/hub/image.sls, prepull.sls) and runs it with the system python3, so it stays a
 single standard-library script.
 """
@@ -264,7 +264,7 @@ def push(image, via):
 
 
 def read_record(path):
-    """``{"image", "digest"}`` recorded by an earlier build, or None."""
+    """``{"image", "digest", "built"}`` recorded by an earlier build, or None."""
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
@@ -272,22 +272,30 @@ def read_record(path):
         return None
 
 
-def record_digest(args, pushed):
+def wanted_record(args, pushed):
     """
-    Write ``{"image", "digest", "built": {image: digest}}`` to args.record; True when it
-    changed. The digest is the one just pushed, else the local image's (ours, as built),
-    else the one recorded for that tag before (a rollback to a tag the hub pruned), and
-    only on a hub that has none of them, the registry's.
+    ``(old, new)``: the record file's contents and what they should be, ``{"image",
+    "digest", "built": {image: digest}}``. The digest is the one just pushed, else the local
+    image's (ours, as built; the recorded one while the image still has it), else the one
+    recorded for that tag before (a rollback to a tag the hub pruned), and only on a hub
+    that has none of them, the registry's.
     """
     old = read_record(args.record) or {}
     built = dict(old.get("built") or {})
-    digest = pushed or min(local_digests(args.image), default=None) or built.get(args.image)
+    local = local_digests(args.image)
+    kept = built.get(args.image) if built.get(args.image) in local else None
+    digest = pushed or kept or min(local, default=None) or built.get(args.image)
     if not digest:
         digest = registry_digest(args.image, strict=True)
         if not digest:
             raise Failed(f"the registry has no {args.image} to record")
     built[args.image] = digest
-    new = {"image": args.image, "digest": digest, "built": built}
+    return old, {"image": args.image, "digest": digest, "built": built}
+
+
+def record_digest(args, pushed):
+    """Write the record wanted_record says; True when it changed."""
+    old, new = wanted_record(args, pushed)
     if new == old:
         return False
     directory = os.path.dirname(os.path.abspath(args.record))
@@ -300,14 +308,11 @@ def record_digest(args, pushed):
 
 
 def record_needed(args):
-    """Whether args.record would change (for --check and --plan)."""
+    """Whether args.record would change with nothing to build or push (--check, --plan)."""
     if not args.record:
         return False
-    old = read_record(args.record)
-    local = local_digests(args.image)
-    if not old or old.get("image") != args.image or args.image not in (old.get("built") or {}):
-        return True
-    return bool(local) and old.get("digest") not in local
+    old, new = wanted_record(args, None)
+    return new != old
 
 
 # --- the commands --------------------------------------------------------------------------
