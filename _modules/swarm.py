@@ -336,7 +336,7 @@ def image_present(reference):
     Whether this host's engine holds image ``reference`` (the full name the hub spawns,
     ``host:port/jupyterhub-deploy/singleuser:week5@sha256:...``: that digest): a node
     without it pulls it at its next student's start, which is slow at class start
-    (salt -N nodes state.apply hub.prepull).
+    (salt -N nodes state.apply images.prepull).
 
     CLI Example:
 

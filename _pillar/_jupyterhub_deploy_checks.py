@@ -18,14 +18,6 @@ import urllib.parse
 
 # System user names: what useradd accepts on Debian, without dots or capitals.
 USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-# Names that must never be handed to a student or created as staff.
-RESERVED_NAMES = {
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
-    "proxy", "www-data", "backup", "list", "irc", "nobody", "systemd-network", "sshd",
-    "messagebus", "_apt", "admin", "jupyter", "jupyterhub", "docker", "salt", "adm",
-    "staff", "sudo", "users", "nogroup", "shadow", "disk",
-}  # fmt: skip
-
 # duplicity's backends that backup:target may name (duplicity 0.8, Debian 12).
 BACKUP_SCHEMES = {"file", "sftp", "scp", "rsync", "s3", "s3+http", "b2", "gs", "webdavs",
                   "paramiko+sftp", "paramiko+scp", "pexpect+sftp", "pexpect+scp"}  # fmt: skip
@@ -36,10 +28,20 @@ DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 SIZE_RE = re.compile(r"^\d+(\.\d+)?[kmgtKMGT]?$")
 HEX_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 # Values that states put on command lines (cmd.run): nothing a shell would read as syntax
-# (the image patterns are checked through jupyterhub_deploy.SPECIAL).
+# (the image values through their rules' patterns, salt/images/rules.yaml).
 SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9._+/-]*")
-IMAGE_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
-REPOSITORY_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+# The `pattern`s a rules.yaml may name: (what the whole value must match, its name in errors).
+PATTERNS = {
+    "image_ref": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}"), "an image reference"),
+    "repository": (
+        re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"),
+        "a repository path",
+    ),
+    # What Docker accepts as a tag.
+    "docker_tag": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"), "a Docker tag"),
+}
+RULE_FIELDS = {"kind", "nullable", "min", "choices", "pattern", "add_to_default"}
+KINDS = {"duration", "size", "str", "int", "float", "bool", "list", "map"}
 
 # Secrets, and the one role whose minions may see them (secrets/<role>.sls).
 SECRETS = {
@@ -75,18 +77,17 @@ def parse_duration(value):
     return int(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
-def is_safe_username(name):
-    """True for a name we will hand to useradd and use in container names."""
-    return (
-        isinstance(name, str) and bool(USERNAME_RE.fullmatch(name)) and name not in RESERVED_NAMES
-    )
+def is_safe_username(name, reserved):
+    """True for a name we will hand to useradd and use in container names (``reserved``:
+    users:reserved_names)."""
+    return isinstance(name, str) and bool(USERNAME_RE.fullmatch(name)) and name not in reserved
 
 
 # --- per-key checks, made while jupyterhub_deploy.py merges ------------------------------
 
 
 def kind_of(default):
-    """The `kind` (as in SPECIAL) that the type of a default implies."""
+    """The rule `kind` that the type of a default implies."""
     for kind, types in (
         ("bool", bool),
         ("int", int),
@@ -100,11 +101,23 @@ def kind_of(default):
     return "str"
 
 
+def compile_rule(path, key, rule):
+    """A rules.yaml entry checked and ready for :func:`type_problem` (a named pattern
+    becomes the expression and ``what``); a mistake in the file names it."""
+    wrong = set(rule) - RULE_FIELDS if isinstance(rule, dict) else {"(not a mapping)"}
+    if wrong or rule.get("kind") not in KINDS or rule.get("pattern", "image_ref") not in PATTERNS:
+        raise ValueError(f"{path}: bad rule for '{key}': {rule!r}")
+    compiled = dict(rule)
+    if "pattern" in rule:
+        compiled["pattern"], compiled["what"] = PATTERNS[rule["pattern"]]
+    return compiled
+
+
 def type_problem(spec, value):
-    """What is wrong with ``value`` for ``spec`` (a SPECIAL entry), or None."""
+    """What is wrong with ``value`` for ``spec`` (a rule, see :func:`compile_rule`), or None."""
     kind = spec["kind"]
     if value is None:
-        return None if spec.get("null") else f"must be set (a {kind})"
+        return None if spec.get("nullable") else f"must be set (a {kind})"
     if kind == "duration":
         try:
             parse_duration(value)
@@ -313,10 +326,16 @@ def _check_users(users, errors):
             f"'users:student_uid_max' {high} reaches {DYNAMIC_UID_MIN}-65535: systemd's dynamic "
             "users and nobody (65534) live there; keep students below"
         )
+    reserved = set(users["reserved_names"])
+    if "root" not in reserved:
+        errors.append("'users:reserved_names' must keep root (add names, never remove them)")
+    for name in users["reserved_names"]:
+        if not isinstance(name, str) or not USERNAME_RE.fullmatch(name):
+            errors.append(f"'users:reserved_names': {name!r} is not a user name")
     uids = {}
     for name, account in users["staff"].items():
         path = f"users:staff:{name}"
-        if not is_safe_username(name):
+        if not is_safe_username(name, reserved):
             errors.append(
                 f"'{path}': unsafe user name {name!r} (need {USERNAME_RE.pattern}, "
                 "not a system account)"
@@ -339,7 +358,7 @@ def _check_users(users, errors):
             errors.append(f"'{path}:uid' {uid} is a system uid (below 1000)")
     seen = set()
     for name in users["students"]:
-        if not is_safe_username(name):
+        if not is_safe_username(name, reserved):
             errors.append(
                 f"'users:students': unsafe user name {name!r} "
                 f"(need {USERNAME_RE.pattern}, not a system account)"

@@ -10,7 +10,8 @@ Configured in ``master.d/extensions.conf``::
 For every minion it
 
 1. merges each ``<defaults_dir>/<concern>/defaults.yaml`` under the site pillar,
-2. validates the result and raises :class:`PillarError` naming every bad key
+2. validates the result (each value against its default's type and the ``rules.yaml``
+   beside that defaults.yaml, then the whole site) and raises :class:`PillarError` naming every bad key
    (salt then refuses to apply anything: the pillar has ``_errors``),
 3. normalises durations to seconds and adds ``minion_roles``, the roles the site's
    ``roles`` section gives this minion id, ``registry:address``, ``images:names`` (and
@@ -27,7 +28,7 @@ This file merges and derives; the checks (per key, whole site, secrets) are in
 import copy
 import importlib.util
 import os
-import re
+import typing
 
 import yaml
 
@@ -53,7 +54,6 @@ def _load_checks():
 _checks = _load_checks()
 # Names other code and the tests read from this module.
 USERNAME_RE = _checks.USERNAME_RE
-RESERVED_NAMES = _checks.RESERVED_NAMES
 parse_duration = _checks.parse_duration
 is_safe_username = _checks.is_safe_username
 
@@ -73,62 +73,6 @@ SITE_KEYS = {"hosts", "roles"}
 COMPUTED_KEYS = {"minion_roles"}
 
 ROLES = ("proxy", "hub", "node")
-
-# What Docker accepts as an image tag (whole value: fullmatch).
-TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-
-DOCKER_TAG = {"kind": "str", "pattern": TAG_RE, "what": "a Docker tag"}
-
-# Keys whose value is not simply "the type of its default". `kind` is one of
-# duration, size, str, int, float, bool, list, map; `null` allows None; `pattern` (with
-# `what`, its name in the error) is a regular expression the whole str must match.
-SPECIAL = {
-    "swarm:advertise_address": {"kind": "str", "null": True},
-    "users:staff": {"kind": "map"},
-    "proxy:public_port": {"kind": "int", "null": True},
-    "proxy:websocket_timeout": {"kind": "duration"},
-    "proxy:upload_max": {"kind": "size"},
-    "proxy:tls:source": {"kind": "str", "choices": ["pillar", "self_signed"]},
-    "proxy:tls:certificate": {"kind": "str", "null": True},
-    "proxy:tls:key": {"kind": "str", "null": True},
-    "docker:log_max_size": {"kind": "size"},
-    "hub:api_tokens": {"kind": "map"},
-    "hub:cookie_secret": {"kind": "str", "null": True},
-    "hub:activity_interval": {"kind": "duration"},
-    "auth:type": {"kind": "str", "choices": ["google", "shared_password"]},
-    "auth:google:client_id": {"kind": "str", "null": True},
-    "auth:google:client_secret": {"kind": "str", "null": True},
-    "auth:google:hosted_domain": {"kind": "str", "null": True},
-    "auth:shared_password:password": {"kind": "str", "null": True},
-    "auth:shared_password:admin_password": {"kind": "str", "null": True},
-    "images:base": {"kind": "str", "pattern": _checks.IMAGE_REF_RE, "what": "an image reference"},
-    "images:repository": {
-        "kind": "str",
-        "pattern": _checks.REPOSITORY_RE,
-        "what": "a repository path",
-    },
-    "images:tag": DOCKER_TAG,
-    "images:singleuser_tag": {**DOCKER_TAG, "null": True},
-    "spawner:mem_limit": {"kind": "size"},
-    "spawner:cpu_limit": {"kind": "float", "null": True},
-    "spawner:concurrent_starts": {"kind": "int", "null": True, "min": 0},
-    "spawner:pids_limit": {"kind": "int", "null": True, "min": 64},
-    "spawner:start_timeout": {"kind": "duration"},
-    "spawner:http_timeout": {"kind": "duration"},
-    "cull:interval": {"kind": "duration"},
-    "cull:timeout": {"kind": "duration"},
-    "cull:max_age": {"kind": "duration"},
-    "stats:interval": {"kind": "duration"},
-    "dashboard:refresh": {"kind": "duration"},
-    "dashboard:port": {"kind": "int", "min": 1},
-    "dashboard:uid": {"kind": "int", "min": 100},
-    "backup:target": {"kind": "str", "null": True},
-    "backup:target_host": {"kind": "str", "null": True},
-    "backup:full_every": {"kind": "duration"},
-    "backup:stale_after": {"kind": "duration"},
-    "backup:passphrase": {"kind": "str", "null": True},
-    "backup:gpg_key": {"kind": "str", "null": True},
-}
 
 
 class PillarError(Exception):
@@ -159,20 +103,43 @@ def nodegroups(config):
     }
 
 
+class Defaults(typing.NamedTuple):
+    """Every concern's defaults: ``values`` (section -> mapping) and ``rules``."""
+
+    values: dict
+    # "section:key" -> what its value must be beyond the type of its default: ``kind``
+    # (duration, size, str, int, float, bool, list, map), ``nullable``, ``min``,
+    # ``choices``, ``pattern`` (compiled, with ``what``: _checks.PATTERNS),
+    # ``add_to_default`` (a site's list adds to the default's).
+    rules: dict
+
+
 def load_defaults(defaults_dir):
-    """Merge every ``<defaults_dir>/*/defaults.yaml`` into one dict of sections."""
-    defaults = {}
+    """Every ``<defaults_dir>/<concern>/defaults.yaml``, with the ``rules.yaml`` beside it."""
+    values, rules = {}, {}
     for concern in sorted(os.listdir(defaults_dir)):
-        path = os.path.join(defaults_dir, concern, "defaults.yaml")
+        folder = os.path.join(defaults_dir, concern)
+        path = os.path.join(folder, "defaults.yaml")
         if not os.path.isfile(path):
             continue
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle) or {}
+        data = _read_yaml(path)
         for section in data:
-            if section in defaults:
+            if section in values:
                 raise PillarError(f"{path}: section '{section}' already has defaults elsewhere")
-        defaults.update(data)
-    return defaults
+        values.update(data)
+        rules_path = os.path.join(folder, "rules.yaml")
+        if os.path.isfile(rules_path):
+            for key, rule in _read_yaml(rules_path).items():
+                parent, _, leaf = key.rpartition(":")
+                if leaf not in (_checks.get(data, parent) or {}):
+                    raise PillarError(f"{rules_path}: '{key}' is not a key of {path}")
+                rules[key] = _checks.compile_rule(rules_path, key, rule)
+    return Defaults(values, rules)
+
+
+def _read_yaml(path):
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
 
 
 def build(minion_id, pillar, defaults, master_groups=None):
@@ -192,7 +159,7 @@ def build(minion_id, pillar, defaults, master_groups=None):
         _checks.check_secrets(minion_id, roles, merged, errors)
     if errors:
         raise PillarError("invalid site pillar:\n" + "\n".join(f"- {e}" for e in errors))
-    _normalise(merged)
+    _normalise(merged, defaults.rules)
     merged["minion_roles"] = roles
     _add_image_names(merged)
     _add_containment(merged)
@@ -300,8 +267,8 @@ def roles_of(minion_id, config):
 
 
 def _check_and_merge(defaults, site, errors):
-    known = set(defaults) | SITE_KEYS
-    merged = copy.deepcopy(defaults)
+    known = set(defaults.values) | SITE_KEYS
+    merged = copy.deepcopy(defaults.values)
     for key, value in site.items():
         if key in COMPUTED_KEYS:
             errors.append(f"'{key}' is computed by the master; remove it from the site pillar")
@@ -310,14 +277,14 @@ def _check_and_merge(defaults, site, errors):
         elif key in SITE_KEYS:
             merged[key] = value
         else:
-            merged[key] = _merge_value(key, defaults[key], value, errors)
+            merged[key] = _merge_value(key, defaults.values[key], value, errors, defaults.rules)
     for key in sorted(SITE_KEYS - set(site)):
         errors.append(f"'{key}' is missing: the site pillar must name its hosts and roles")
     return merged
 
 
-def _merge_value(path, default, value, errors):
-    spec = SPECIAL.get(path)
+def _merge_value(path, default, value, errors, rules):
+    spec = rules.get(path)
     if spec is None and isinstance(default, dict):
         if not isinstance(value, dict):
             errors.append(f"'{path}' must be a mapping, got {type(value).__name__}")
@@ -328,18 +295,20 @@ def _merge_value(path, default, value, errors):
             if key not in default:
                 errors.append(_checks.unknown(sub_path, [f"{path}:{k}" for k in default]))
                 continue
-            result[key] = _merge_value(sub_path, default[key], sub, errors)
+            result[key] = _merge_value(sub_path, default[key], sub, errors, rules)
         return result
     problem = _checks.type_problem(spec or {"kind": _checks.kind_of(default)}, value)
     if problem:
         errors.append(f"'{path}' {problem}")
         return default
+    if spec and spec.get("add_to_default"):
+        return default + [item for item in value if item not in default]
     return value
 
 
-def _normalise(config):
+def _normalise(config, rules):
     """Durations become seconds, so states and modules never parse units."""
-    for path, spec in SPECIAL.items():
+    for path, spec in rules.items():
         if spec["kind"] == "duration":
             section, _, key = path.rpartition(":")
             parent = _checks.get(config, section)

@@ -193,7 +193,7 @@ def image_on_nodes(image_replies, node_ids, student_image, problems):
         if not present:
             problems.append(
                 f"node {node}: does not hold the student image {student_image} "
-                "(its next server pulls it; salt -N nodes state.apply hub.prepull)"
+                "(its next server pulls it; salt -N nodes state.apply images.prepull)"
             )
     return held
 

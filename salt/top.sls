@@ -23,7 +23,7 @@ base:
     - docker
     - swarm.worker
     - nfs.client
-    - hub.prepull
+    - images.prepull
   backup_target:
     - match: nodegroup
     - backup.target

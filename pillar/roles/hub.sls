@@ -6,7 +6,7 @@ mine_functions:
   # (salt/backup/target.sls). A public key: readable by any minion.
   backup_ssh_public_key:
     - mine_function: backup.ssh_public_key
-  # The student image pinned to its digest, which the nodes pre-pull (salt/hub/prepull.sls).
+  # The student image pinned to its digest, which the nodes pre-pull (salt/images/prepull.sls).
   student_image:
     - mine_function: jupyterhub.student_image
 

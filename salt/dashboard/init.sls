@@ -1,4 +1,4 @@
-# Python: _runners/dashboard.py (the snapshot), files/hub/jupyterhub_deploy/dashboard*.py
+# Python: _runners/dashboard.py (the snapshot), hub/src/jupyterhub_deploy/dashboard*.py
 # in salt/hub (the page). The staff dashboard on the hub: a systemd timer runs
 # `salt-run dashboard.snapshot` every dashboard:refresh, writing what the page shows to
 # <hub:data_dir>/dashboard/snapshot.json; the `jupyterhub-dashboard` container (the hub's

@@ -1,4 +1,4 @@
-# Python: files/hub/jupyterhub_deploy/, files/{hub,singleuser}/*.py, files/imagectl.py (image.sls).
+# Python: the hub/ package (jupyterhub_deploy); its image is built by images/build.sls.
 # JupyterHub on the hub: its settings (from the pillar, secrets included), its data
 # directory and the `jupyterhub` container, on the swarm's overlay network, spawning each
 # student's server as a swarm service (jupyterhub_deploy.spawner) and asking restuser for
@@ -6,7 +6,7 @@
 {%- set hub = pillar.hub %}
 {%- set hub_address = pillar.hosts[pillar.roles.hub] %}
 include:
-  - hub.image
+  - images.build
   - swarm.manager
   - restuser
 
@@ -42,7 +42,7 @@ hub-settings:
 jupyterhub:
   docker_container.running:
     - image: {{ pillar.images.names.hub }}
-    # Survives dockerd and host restarts; student servers survive the hub's (pain point 8).
+    # Survives dockerd and host restarts; student servers survive the hub's (jupyterhub#1156).
     - restart_policy: unless-stopped
     - binds:
       - {{ hub.data_dir }}:/srv/jupyterhub:rw
@@ -67,17 +67,17 @@ jupyterhub:
     - onlyif: docker network inspect {{ pillar.swarm.network }}
 {%- endif %}
     - require:
-      - cmd: hub-image-hub
+      - cmd: image-hub
       - sls: swarm.manager
       - sls: restuser
     - watch:
       - file: hub-settings
       # A new digest of the student image (recorded by imagectl): the config pins it.
-      - cmd: hub-image-singleuser
+      - cmd: image-singleuser
 
-# The nodes pre-pull the digest the hub spawns from the mine (salt/hub/prepull.sls).
+# The nodes pre-pull the digest the hub spawns from the mine (salt/images/prepull.sls).
 hub-student-image-mine:
   module.run:
     - mine.update: []
     - onchanges:
-      - cmd: hub-image-singleuser
+      - cmd: image-singleuser

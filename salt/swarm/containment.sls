@@ -30,7 +30,7 @@ swarm-containment-daemon-reload:
       - file: swarm-containment-unit
 
 # At boot and after every start of Docker (the unit), and now: `ensure` changes the rules
-# only when they differ, and says so. No `unless` (see hub/image.sls).
+# only when they differ, and says so. No `unless` (see images/build.sls).
 swarm-containment:
   service.enabled:
     - name: jhd-containment

@@ -15,7 +15,7 @@ from tests.conftest import REPO
 from tests.e2e.conftest import SITE
 from tests.e2e.hubclient import working_students
 
-MARKER = REPO / "salt/hub/files/singleuser/e2e-week5.txt"
+MARKER = REPO / "salt/images/files/singleuser/e2e-week5.txt"
 NODES = SITE["roles"]["nodes"]
 
 
@@ -33,8 +33,8 @@ def apply(lab, target, sls, *args):
 
 def switch_to(lab):
     """The three commands of the upgrade (and of a rollback), after the pillar change."""
-    hub = apply(lab, "hub", "hub.image")["hub"]
-    nodes = lab.salt("-N", "nodes", "state.apply", "hub.prepull")
+    hub = apply(lab, "hub", "images.build")["hub"]
+    nodes = lab.salt("-N", "nodes", "state.apply", "images.prepull")
     for node, states in nodes.items():
         assert all(s["result"] for s in states.values()), (node, states)
     lab.apply_hub()
@@ -81,7 +81,7 @@ def test_upgrade_during_term_keeps_running_servers_and_rolls_back(lab, ca_file):
                 assert image_line(lab, "student31").endswith("image singleuser:week4")
                 with week5_files(lab), lab.site_changes({"images": {"singleuser_tag": "week5"}}):
                     hub, nodes = switch_to(lab)
-                    print("build:", hub["hub-image-singleuser"]["comment"])
+                    print("build:", hub["image-singleuser"]["comment"])
                     image, lines = status(lab)
                     assert image == "singleuser:week5"
                     # Still on week4, and told so; its kernel still answers.
@@ -98,13 +98,13 @@ def test_upgrade_during_term_keeps_running_servers_and_rolls_back(lab, ca_file):
                     with working_students(["student32"], ca_file):
                         assert image_line(lab, "student32").endswith("image singleuser:week5")
                     # A second build of week5 rebuilds nothing: tags are immutable.
-                    again = apply(lab, "hub", "hub.image")["hub"]
-                    assert not again["hub-image-singleuser"]["changes"], again
+                    again = apply(lab, "hub", "images.build")["hub"]
+                    assert not again["image-singleuser"]["changes"], again
                 # Rollback: the pillar back to week4, the same three commands.
                 hub, _ = switch_to(lab)
                 # week4 exists: kept, neither built nor pushed; only the digest the hub
                 # spawns is recorded again, week4's as built (not what the registry says).
-                comment = hub["hub-image-singleuser"]["comment"]
+                comment = hub["image-singleuser"]["comment"]
                 assert comment.startswith("kept week4") and "pushed" not in comment, comment
                 assert "; built" not in comment and "recorded" in comment, comment
                 assert status(lab)[0] == "singleuser:week4"

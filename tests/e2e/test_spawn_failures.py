@@ -28,7 +28,7 @@ def image_gone(lab):
         yield image
     finally:
         lab.exec("hub", "systemctl", "start", "docker-registry")
-        result = lab.salt("-N", "nodes", "state.apply", "hub.prepull")
+        result = lab.salt("-N", "nodes", "state.apply", "images.prepull")
         for node in NODES:
             assert all(s["result"] for s in result[node].values()), result[node]
             lab.exec(node, "docker", "image", "inspect", image)

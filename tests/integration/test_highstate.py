@@ -22,7 +22,7 @@ EXPECTED_STATES = {
         "dashboard",
     },
     **{
-        node: {"common", "users", "docker", "swarm.worker", "nfs.client", "hub.prepull"}
+        node: {"common", "users", "docker", "swarm.worker", "nfs.client", "images.prepull"}
         for node in NODES
     },
 }

@@ -6,24 +6,17 @@ users, post-auth hook); restuser is the fake in test_hub_restuser.
 
 import asyncio
 import logging
-import sys
 
 import pytest
-
-from tests.conftest import REPO
-
-pytest.importorskip("oauthenticator")
-sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
-
-from jupyterhub_deploy.authenticator import (  # noqa: E402
+from jupyterhub_deploy.authenticator import (
     RestuserGoogleOAuthenticator,
     RestuserSharedPasswordAuthenticator,
 )
-from jupyterhub_deploy.spawner import SwarmSystemUserSpawner  # noqa: E402
-from oauthenticator.google import GoogleOAuthenticator, LocalGoogleOAuthenticator  # noqa: E402
-from tornado import web  # noqa: E402
+from jupyterhub_deploy.spawner import SwarmSystemUserSpawner
+from oauthenticator.google import GoogleOAuthenticator, LocalGoogleOAuthenticator
+from tornado import web
 
-from tests.unit.test_hub_restuser import FakeRestuser  # noqa: E402
+from tests.unit.test_hub_restuser import FakeRestuser
 
 PASSWORD = "workshop-password"
 # A plain logger: traitlets' default one keeps a stream pytest closes between tests.

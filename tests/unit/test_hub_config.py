@@ -10,20 +10,15 @@ share their renderer; split by sls once the package move (#19) gives the hub tes
 import json
 import logging
 import subprocess
-import sys
 
 import jinja2
 import pytest
 import yaml
+from jupyterhub_deploy import config
+from traitlets.config import Config
 
 from tests.conftest import REPO
 from tests.sites import DEFAULTS, deploy, minion_pillar, sls_pillar
-
-pytest.importorskip("jupyterhub")
-sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
-
-from jupyterhub_deploy import config  # noqa: E402
-from traitlets.config import Config  # noqa: E402
 
 DIGEST = "sha256:" + "d" * 64
 LOG = logging.getLogger("jupyterhub_deploy.tests")
@@ -82,6 +77,25 @@ def dashboard_dir(tmp_path, monkeypatch):
 
 def configured(settings):
     return config.configure(Config(), settings)
+
+
+def test_the_hub_refuses_at_login_every_name_restuser_refuses(example):
+    """Issue #19: the hub's own copy of the reserved names lacked staff, sudo, ...: a login
+    as `staff` passed the authenticator and failed later at restuser with a 403 the student
+    could not read. Both now take the pillar's users:reserved_names."""
+    from jupyterhub_deploy.authenticator import RestuserSharedPasswordAuthenticator
+    from tornado import web
+
+    c = configured(example)
+    reserved = set(example["users"]["reserved_names"])
+    assert {"root", "staff", "sudo", "users", "disk"} <= reserved
+    authenticator = RestuserSharedPasswordAuthenticator(config=c)
+    assert authenticator.reserved_names == c.SwarmSystemUserSpawner.reserved_names == reserved
+    for name in ("staff", "sudo", "root"):
+        with pytest.raises(web.HTTPError) as info:
+            authenticator.check_system_name(name)
+        assert info.value.status_code == 403
+    authenticator.check_system_name("alice")
 
 
 def test_settings_are_plain_json_with_secrets(example):
@@ -277,7 +291,7 @@ def test_jupyterhub_loads_the_config_file(example, tmp_path, monkeypatch):
     (tmp_path / config.IMAGE_RECORD).write_text(json.dumps(record))
     monkeypatch.setenv("JUPYTERHUB_DEPLOY_SETTINGS", str(path))
     app = JupyterHub(log=LOG)
-    app.load_config_file(str(REPO / "salt/hub/files/hub/jupyterhub_config.py"))
+    app.load_config_file(str(REPO / "hub/jupyterhub_config.py"))
     authenticator = app.authenticator_class(parent=app, config=app.config, log=LOG)
     assert authenticator.restuser_socket == "/run/restuser/restuser.sock"
     assert authenticator.allowed_users == {"alan", "grace", "ada"}
@@ -316,7 +330,7 @@ def requires(body, function):
 def test_init_sls():
     pillar = minion_pillar("example")
     states = render_sls("hub/init.sls", pillar, pillar["roles"]["hub"])
-    assert states["include"] == ["hub.image", "swarm.manager", "restuser"]
+    assert states["include"] == ["images.build", "swarm.manager", "restuser"]
     assert ids_and_functions(states) == {
         "hub-data-dir": ["file.directory"],
         "hub-settings": ["file.serialize"],
@@ -342,11 +356,9 @@ def test_init_sls():
 def test_image_sls_passes_the_extra_cas():
     pillar = minion_pillar("example")
     pillar["images"]["extra_ca_certs"] = ["/usr/local/share/ca-certificates/corp.crt"]
-    states = render_sls("hub/image.sls", pillar, pillar["roles"]["hub"])
+    states = render_sls("images/build.sls", pillar, pillar["roles"]["hub"])
     for image in ("hub", "singleuser"):
-        run = dict(
-            pair for item in states[f"hub-image-{image}"]["cmd.run"] for pair in item.items()
-        )
+        run = dict(pair for item in states[f"image-{image}"]["cmd.run"] for pair in item.items())
         assert f"--image 10.0.0.10:5000/jupyterhub-deploy/{image}:current" in run["name"]
         assert "--ca-cert /usr/local/share/ca-certificates/corp.crt" in run["name"]
         assert "--base debian:bookworm --push --push-via 127.0.0.1:5001" in run["name"]
@@ -355,15 +367,13 @@ def test_image_sls_passes_the_extra_cas():
         # No `unless` (salt 3008 loads every state module for one); test=True runs --plan.
         assert "unless" not in run
         assert run["name"] + " --plan" in run["stateful"][0]["test_name"]
-        assert {"sls": "registry"} in requires(states[f"hub-image-{image}"], "cmd.run")
+        assert {"sls": "registry"} in requires(states[f"image-{image}"], "cmd.run")
 
 
 def test_prepull_sls():
     pillar = minion_pillar("example", "node")
-    states = render_sls("hub/prepull.sls", pillar, "node1.example.edu")
-    run = dict(
-        pair for item in states["hub-prepull-singleuser"]["cmd.run"] for pair in item.items()
-    )
+    states = render_sls("images/prepull.sls", pillar, "node1.example.edu")
+    run = dict(pair for item in states["prepull-singleuser"]["cmd.run"] for pair in item.items())
     assert run["name"].endswith("pull --image 10.0.0.10:5000/jupyterhub-deploy/singleuser:current")
     assert "unless" not in run and run["name"] + " --plan" in run["stateful"][0]["test_name"]
 
@@ -377,9 +387,9 @@ def test_prepull_pulls_the_digest_the_hub_published():
         (f"{name.replace(':current', ':week4')}@{digest}", f"pull --image {name}"),  # stale
     ]:
         mine = {(pillar["roles"]["hub"], "student_image"): published}
-        states = render_sls("hub/prepull.sls", pillar, "node1.example.edu", mine)
+        states = render_sls("images/prepull.sls", pillar, "node1.example.edu", mine)
         run = dict(
-            pair for item in states["hub-prepull-singleuser"]["cmd.run"] for pair in item.items()
+            pair for item in states["prepull-singleuser"]["cmd.run"] for pair in item.items()
         )
         assert run["name"].endswith(pulls)
 
@@ -404,17 +414,17 @@ STUDENT = "10.0.0.10:5000/jupyterhub-deploy/singleuser"
 @pytest.mark.parametrize("tag, immutable", [(None, False), ("current", False), ("week5", True)])
 def test_image_sls_builds_a_student_tag_other_than_the_moving_one_immutable(tag, immutable):
     pillar = pillar_with_tag(tag)
-    states = render_sls("hub/image.sls", pillar, pillar["roles"]["hub"])
-    student = cmd_run(states, "hub-image-singleuser")
+    states = render_sls("images/build.sls", pillar, pillar["roles"]["hub"])
+    student = cmd_run(states, "image-singleuser")
     want = tag or "current"
     assert f"--image {STUDENT}:{want} " in student["name"]
     assert ("--immutable" in student["name"]) is immutable
-    assert "--immutable" not in cmd_run(states, "hub-image-hub")["name"]
-    assert cmd_run(states, "hub-image-hub")["name"].count(":current ") == 1
-    prune = cmd_run(states, "hub-image-singleuser-prune")
+    assert "--immutable" not in cmd_run(states, "image-hub")["name"]
+    assert cmd_run(states, "image-hub")["name"].count(":current ") == 1
+    prune = cmd_run(states, "image-singleuser-prune")
     assert prune["name"].endswith(f"prune --repository {STUDENT} --keep {want}")
-    assert prune["require"] == [{"cmd": "hub-image-singleuser"}]
-    for state_id in ("hub-image-singleuser", "hub-image-singleuser-prune"):
+    assert prune["require"] == [{"cmd": "image-singleuser"}]
+    for state_id in ("image-singleuser", "image-singleuser-prune"):
         run = cmd_run(states, state_id)
         assert not {"unless", "onlyif", "creates"} & set(run)
         assert run["name"] + " --plan" in run["stateful"][0]["test_name"]
@@ -428,11 +438,11 @@ def test_the_hub_spawns_the_student_tag():
 
 def test_prepull_sls_prunes_the_other_tags_after_the_pull():
     pillar = pillar_with_tag("week5", role="node")
-    states = render_sls("hub/prepull.sls", pillar, "node1.example.edu")
-    assert cmd_run(states, "hub-prepull-singleuser")["name"].endswith(f"--image {STUDENT}:week5")
-    prune = cmd_run(states, "hub-prepull-prune-tags")
+    states = render_sls("images/prepull.sls", pillar, "node1.example.edu")
+    assert cmd_run(states, "prepull-singleuser")["name"].endswith(f"--image {STUDENT}:week5")
+    prune = cmd_run(states, "prepull-prune-tags")
     assert prune["name"].endswith(f"prune --repository {STUDENT} --keep week5")
-    assert prune["require"] == [{"cmd": "hub-prepull-singleuser"}]
+    assert prune["require"] == [{"cmd": "prepull-singleuser"}]
     assert not {"unless", "onlyif", "creates"} & set(prune)
     assert prune["name"] + " --plan" in prune["stateful"][0]["test_name"]
 
@@ -449,8 +459,8 @@ def test_prepull_sls_prunes_the_other_tags_after_the_pull():
 def test_the_test_mode_command_copes_with_a_new_or_older_imagectl(tmp_path, exits, line, code):
     """test=True runs before file.managed has replaced the script (it only would)."""
     pillar = pillar_with_tag("week5", role="node")
-    states = render_sls("hub/prepull.sls", pillar, "node1.example.edu")
-    test_name = cmd_run(states, "hub-prepull-prune-tags")["stateful"][0]["test_name"]
+    states = render_sls("images/prepull.sls", pillar, "node1.example.edu")
+    test_name = cmd_run(states, "prepull-prune-tags")["stateful"][0]["test_name"]
     script = tmp_path / "imagectl.py"
     if exits is not None:
         script.write_text(f"import sys\nprint('changed=no comment=fine')\nsys.exit({exits})\n")

@@ -1,4 +1,4 @@
-"""salt/hub/files/imagectl.py: idempotent image build, push, pull and prune for salt's cmd.run.
+"""salt/images/files/imagectl.py: idempotent image build, push, pull and prune for salt's cmd.run.
 
 Docker and the registry are fakes: the tests check what is run when, and the stateful
 line salt reads. registry_digest itself is tested against a stand-in registry on loopback.
@@ -15,7 +15,7 @@ import pytest
 
 from tests.loaders import load
 
-imagectl = load("salt/hub/files/imagectl.py")
+imagectl = load("salt/images/files/imagectl.py")
 IMAGE = "10.0.0.10:5000/jupyterhub-deploy/hub:current"
 STUDENT = "10.0.0.10:5000/jupyterhub-deploy/singleuser"
 

@@ -2,15 +2,9 @@
 
 import asyncio
 import socket
-import sys
 
 import pytest
-
-from tests.conftest import REPO
-
-sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
-
-from jupyterhub_deploy.pacing import (  # noqa: E402
+from jupyterhub_deploy.pacing import (
     StartQueue,
     TaskBoard,
     schedulable_cores,

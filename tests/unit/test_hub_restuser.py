@@ -6,15 +6,9 @@ asyncio HTTP server on a unix socket speaking restuser's API.
 
 import asyncio
 import json
-import sys
 
 import pytest
-
-from tests.conftest import REPO
-
-sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
-
-from jupyterhub_deploy import restuser  # noqa: E402
+from jupyterhub_deploy import restuser
 
 
 class FakeRestuser:
@@ -185,4 +179,4 @@ def test_garbage_is_unavailable():
     ],
 )
 def test_safe_names(name, safe):
-    assert restuser.is_safe_name(name) is safe
+    assert restuser.is_safe_name(name, {"root", "jupyterhub"}) is safe

@@ -7,20 +7,13 @@ in test_hub_restuser.
 
 import asyncio
 import logging
-import sys
 
 import pytest
+from docker.errors import APIError
+from jupyterhub.objects import Hub, Server
+from jupyterhub_deploy.spawner import SpawnRefused, SwarmSystemUserSpawner
 
-from tests.conftest import REPO
-
-pytest.importorskip("dockerspawner")
-sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
-
-from docker.errors import APIError  # noqa: E402
-from jupyterhub.objects import Hub, Server  # noqa: E402
-from jupyterhub_deploy.spawner import SpawnRefused, SwarmSystemUserSpawner  # noqa: E402
-
-from tests.unit.test_hub_restuser import FakeRestuser  # noqa: E402
+from tests.unit.test_hub_restuser import FakeRestuser
 
 # A plain logger: traitlets' default one keeps a stream pytest closes between tests.
 LOG = logging.getLogger("jupyterhub_deploy.tests")

@@ -172,6 +172,21 @@ def test_unsafe_student_name_is_refused(name):
     assert repr(name) in message
 
 
+def test_a_site_adds_reserved_names_and_cannot_drop_the_defaults():
+    pillar = site_pillar()
+    pillar["users"]["reserved_names"] = ["licence"]
+    merged = deploy.build(HUB, pillar, DEFAULTS)["users"]["reserved_names"]
+    assert merged[-1] == "licence" and {"root", "staff", "sudo"} <= set(merged)
+    pillar["users"]["students"] = ["alan", "licence"]
+    assert "'users:students': unsafe user name 'licence'" in errors_of(HUB, pillar)
+
+
+def test_a_reserved_name_that_is_no_user_name_is_refused():
+    pillar = site_pillar()
+    pillar["users"]["reserved_names"] = ["Bad Name"]
+    assert "'users:reserved_names': 'Bad Name' is not a user name" in errors_of(HUB, pillar)
+
+
 def test_unsafe_staff_name_is_refused():
     pillar = site_pillar()
     pillar["users"]["staff"] = {"Ada": {"uid": 2001}}
@@ -562,7 +577,7 @@ def test_dashboard_staff_uid_port_and_refresh_are_checked_by_name():
     ],
 )
 def test_values_that_reach_a_command_line_must_be_plain(section, key, value, message):
-    """Issue #18 item 8: these reach cmd.run unquoted (salt/hub/image.sls, backup)."""
+    """Issue #18 item 8: these reach cmd.run unquoted (salt/images/build.sls, backup)."""
     pillar = site_pillar()
     pillar.setdefault(section, {})[key] = value
     assert message in errors_of(HUB, pillar)
@@ -576,3 +591,32 @@ def test_plain_values_for_the_command_line_pass():
         "extra_ca_certs": ["/usr/local/share/ca-certificates/corp.crt"],
     }
     deploy.build(HUB, pillar, DEFAULTS)
+
+
+def concern(tmp_path, defaults, rules):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo/defaults.yaml").write_text(defaults)
+    (tmp_path / "demo/rules.yaml").write_text(rules)
+    return tmp_path
+
+
+def test_each_concern_s_rules_sit_beside_its_defaults(tmp_path):
+    folder = concern(tmp_path, "demo: {port: 1, name: x}\n", "demo:port: {kind: int, min: 1}\n")
+    rules = deploy.load_defaults(str(folder)).rules
+    assert rules == {"demo:port": {"kind": "int", "min": 1}}
+    assert DEFAULTS.rules["images:tag"]["what"] == "a Docker tag"
+
+
+def test_a_rule_for_a_key_its_defaults_lack_names_the_file(tmp_path):
+    folder = concern(tmp_path, "demo: {port: 1}\n", "demo:prot: {kind: int}\n")
+    with pytest.raises(deploy.PillarError, match=r"demo/rules.yaml: 'demo:prot' is not a key"):
+        deploy.load_defaults(str(folder))
+
+
+@pytest.mark.parametrize(
+    "rule", ["{kind: integer}", "{kind: str, pattern: nope}", "{kind: int, nullable: true, x: 1}"]
+)
+def test_a_malformed_rule_names_the_file_and_key(tmp_path, rule):
+    folder = concern(tmp_path, "demo: {port: 1}\n", f"demo:port: {rule}\n")
+    with pytest.raises(ValueError, match=r"demo/rules.yaml: bad rule for 'demo:port'"):
+        deploy.load_defaults(str(folder))

@@ -56,10 +56,6 @@ def test_unsafe_names_are_400(name):
     assert status_of(restuser.check_name, name) == 400
 
 
-def test_reserved_names_cover_the_pillar_validators():
-    assert pillar.RESERVED_NAMES <= restuser.RESERVED_NAMES
-
-
 def test_the_name_pattern_is_the_pillar_validators():
     assert restuser.NAME_RE.pattern == pillar.USERNAME_RE.pattern.strip("^$")
 
@@ -274,8 +270,14 @@ def test_a_long_path_is_cut_in_the_log():
 # --- options -------------------------------------------------------------------------------
 
 
+def options(tmp_path, *extra, reserved="root,staff"):
+    dirs = ["--skeldir", str(tmp_path), "--home-base", str(tmp_path)]
+    return [*dirs, *(["--reserved-names", reserved] if reserved else []), *extra]
+
+
 def test_default_options(tmp_path):
-    args = restuser.parse_args(["--skeldir", str(tmp_path), "--home-base", str(tmp_path)])
+    args = restuser.parse_args(options(tmp_path))
+    assert args.reserved_names == {"root", "staff"}
     assert args.socket == "/run/restuser/restuser.sock"
     assert (args.uid_min, args.uid_max) == (10000, 59999)
     assert args.log == "/var/log/restuser.log"
@@ -289,11 +291,24 @@ def test_default_options(tmp_path):
         ["--uid-max", "70000"],  # would contain nobody (65534)
         ["--socket", "relative.sock"],
         ["--log", "restuser.log"],
+        ["--reserved-names", "staff,sudo"],  # without root: not the site's list
+        ["--reserved-names", "root,Bad.Name"],
     ],
 )
 def test_bad_options_are_refused(tmp_path, extra):
     with pytest.raises(SystemExit):
-        restuser.parse_args(["--skeldir", str(tmp_path), "--home-base", str(tmp_path), *extra])
+        restuser.parse_args(options(tmp_path, *extra))
+
+
+def test_the_reserved_names_are_required(tmp_path):
+    """No built-in list to fall back on: the site pillar's is the only one."""
+    with pytest.raises(SystemExit):
+        restuser.parse_args(options(tmp_path, reserved=None))
+
+
+def test_a_reserved_name_without_an_account_is_403():
+    accounts = restuser.Accounts(10000, 59999, "/srv/skeldir", "/home", {"root", "staff"})
+    assert status_of(accounts.get, "staff") == 403
 
 
 def test_a_missing_skeleton_is_refused(tmp_path):
@@ -302,7 +317,7 @@ def test_a_missing_skeleton_is_refused(tmp_path):
 
 
 def test_useradd_gets_an_argument_list_with_the_chosen_uid_and_skeleton():
-    accounts = restuser.Accounts(10000, 59999, "/srv/skeldir", "/home")
+    accounts = restuser.Accounts(10000, 59999, "/srv/skeldir", "/home", {"root"})
     argv = accounts.useradd_command("alice", 10007, "/home/alice")
     assert argv[0] == "useradd" and argv[-2:] == ["--", "alice"]
 

@@ -65,7 +65,11 @@ def test_the_unit_passes_the_pillars_settings(pillar):
         "--skeldir": users["skeldir"],
         "--home-base": "/home",
         "--log": "/var/log/restuser.log",
+        "--reserved-names": ",".join(users["reserved_names"]),
     }
+    # The service takes the list it is given: the pillar's is the one source.
+    reserved = restuser._names(options["--reserved-names"])
+    assert reserved == set(users["reserved_names"]) >= {"root", "staff", "sudo"}
 
 
 def test_the_unit_keeps_the_socket_directory_root_only_and_in_place(pillar):
@@ -83,6 +87,7 @@ def test_the_unit_keeps_the_socket_directory_root_only_and_in_place(pillar):
 
 
 def test_service_module_and_unit_agree_on_the_socket(tmp_path, pillar):
-    args = restuser.parse_args(["--skeldir", str(tmp_path), "--home-base", str(tmp_path)])
+    dirs = ["--skeldir", str(tmp_path), "--home-base", str(tmp_path)]
+    args = restuser.parse_args([*dirs, "--reserved-names", "root"])
     assert args.socket == module.SOCKET
     assert f"--socket {module.SOCKET} " in render("salt/restuser/files/restuser.service", pillar)

@@ -1,4 +1,4 @@
-"""The student image's saves (salt/hub/files/singleuser/jhd_safe_writing.py) on a full disk.
+"""The student image's saves (salt/images/files/singleuser/jhd_safe_writing.py) on a full disk.
 
 A full disk is simulated by raising ENOSPC where the kernel would: in a write, or at the
 fsync that puts the file on disk. The lab's tests/e2e/test_disk_full.py does it for real.
@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import REPO
 
 _spec = importlib.util.spec_from_file_location(
-    "jhd_safe_writing", REPO / "salt/hub/files/singleuser/jhd_safe_writing.py"
+    "jhd_safe_writing", REPO / "salt/images/files/singleuser/jhd_safe_writing.py"
 )
 safe = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(safe)

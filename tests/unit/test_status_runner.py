@@ -209,7 +209,7 @@ def test_a_node_without_the_student_image_is_a_problem_naming_prepull():
     assert problems == [
         "node node3: swarm says not in the swarm",
         "node node2: does not hold the student image singleuser:week5 (its next server pulls "
-        "it; salt -N nodes state.apply hub.prepull)",
+        "it; salt -N nodes state.apply images.prepull)",
     ]
 
 

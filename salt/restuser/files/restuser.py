@@ -57,46 +57,6 @@ import traceback
 import urllib.parse
 
 NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-# Never handed to a student even when no such account exists yet; keep in step with
-# RESERVED_NAMES in _pillar/_jupyterhub_deploy_checks.py (a unit test checks it).
-RESERVED_NAMES = frozenset(
-    {
-        "root",
-        "daemon",
-        "bin",
-        "sys",
-        "sync",
-        "games",
-        "man",
-        "lp",
-        "mail",
-        "news",
-        "uucp",
-        "proxy",
-        "www-data",
-        "backup",
-        "list",
-        "irc",
-        "nobody",
-        "systemd-network",
-        "sshd",
-        "messagebus",
-        "_apt",
-        "admin",
-        "jupyter",
-        "jupyterhub",
-        "docker",
-        "salt",
-        # Debian's default groups: a student of that name would be put in the group.
-        "adm",
-        "staff",
-        "sudo",
-        "users",
-        "nogroup",
-        "shadow",
-        "disk",
-    }
-)
 
 # Request limits: the only client is the hub, whose requests are a few hundred bytes.
 MAX_LINE = 2048  # request line and each header line, in bytes
@@ -345,11 +305,12 @@ def response_bytes(status, payload, allow=None):
 class Accounts:
     """The students: system accounts whose uid lies in [uid_min, uid_max]."""
 
-    def __init__(self, uid_min, uid_max, skeldir, home_base):
+    def __init__(self, uid_min, uid_max, skeldir, home_base, reserved):
         self.uid_min = uid_min
         self.uid_max = uid_max
         self.skeldir = skeldir
         self.home_base = home_base
+        self.reserved = frozenset(reserved)
         # One lock for every read and write of the account databases: creations are
         # serialised (no two pick the same uid) and getpwent() is not thread-safe.
         self.lock = threading.Lock()
@@ -377,7 +338,7 @@ class Accounts:
             return self._lookup(name)
 
     def _lookup(self, name):
-        if name in RESERVED_NAMES:
+        if name in self.reserved:
             raise HTTPError(403, f"{name!r} is a reserved name")
         entry = _getpwnam(name)
         if entry is None:
@@ -710,6 +671,9 @@ def parse_args(argv=None):
     parser.add_argument("--skeldir", default="/srv/skeldir")
     parser.add_argument("--home-base", default="/home")
     parser.add_argument("--log", default="/var/log/restuser.log")
+    # The site pillar's users:reserved_names (salt/users/defaults.yaml), comma-separated:
+    # names never handed to a student even when no such account exists yet.
+    parser.add_argument("--reserved-names", required=True, type=_names)
     args = parser.parse_args(argv)
     if not 1000 <= args.uid_min <= args.uid_max < 2**31 - 1:
         parser.error("need 1000 <= --uid-min <= --uid-max < 2147483647")
@@ -725,6 +689,13 @@ def parse_args(argv=None):
     return args
 
 
+def _names(value):
+    names = frozenset(value.split(","))
+    if "root" not in names or not all(NAME_RE.fullmatch(name) for name in names):
+        raise argparse.ArgumentTypeError("a comma-separated list of user names, root among them")
+    return names
+
+
 def _stop(signum, frame):
     raise SystemExit(0)
 
@@ -732,7 +703,9 @@ def _stop(signum, frame):
 def main(argv=None):
     args = parse_args(argv)
     prepare_socket_path(args.socket)
-    accounts = Accounts(args.uid_min, args.uid_max, args.skeldir, args.home_base)
+    accounts = Accounts(
+        args.uid_min, args.uid_max, args.skeldir, args.home_base, args.reserved_names
+    )
     server = Server(args.socket, accounts, RequestLog(args.log))
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -17,7 +17,7 @@ from jupyterhub.auth import LocalAuthenticator
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from oauthenticator.google import LocalGoogleOAuthenticator
 from tornado import web
-from traitlets import Bool, Dict, Float, Unicode, default
+from traitlets import Bool, Dict, Float, Set, Unicode, default
 
 from .restuser import (
     DEFAULT_SOCKET,
@@ -44,6 +44,14 @@ class RestuserMixin(LocalAuthenticator):
         10.0,
         config=True,
         help="Seconds to wait for restuser before a login fails with 503.",
+    )
+
+    reserved_names = Set(
+        config=True,
+        help="""
+        Names no login may map to (the site pillar's users:reserved_names, which restuser
+        refuses as well): root, Debian's system accounts and groups, our services.
+        """,
     )
 
     fixed_accounts = Dict(
@@ -75,7 +83,7 @@ class RestuserMixin(LocalAuthenticator):
 
     def check_system_name(self, name):
         """Raise a 403 with a clear page for a name that cannot be a system account."""
-        if not is_safe_name(name):
+        if not is_safe_name(name, self.reserved_names):
             self.log.warning("Refusing login of %r: not a safe system user name", name)
             raise web.HTTPError(
                 403,
@@ -138,7 +146,7 @@ class RestuserMixin(LocalAuthenticator):
         """Ask restuser (or fixed_accounts) instead of pwd: the container has no users."""
         if user.name in self.fixed_accounts:
             return True
-        if not is_safe_name(user.name):
+        if not is_safe_name(user.name, self.reserved_names):
             return False
         try:
             account = await self.restuser.get_user(user.name)

@@ -15,7 +15,7 @@ import secrets
 SETTINGS_PATH = "/srv/jupyterhub/settings.json"
 # Where the hub container mounts things (salt/hub/init.sls).
 DATA_DIR = "/srv/jupyterhub"
-# Beside the settings: the student image's digest, written by imagectl (salt/hub/image.sls).
+# Beside the settings: the student image's digest, written by imagectl (salt/images/build.sls).
 IMAGE_RECORD = "singleuser-image.json"
 RESTUSER_SOCKET = "/run/restuser/restuser.sock"
 EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
@@ -44,7 +44,7 @@ def load_settings(path=None):
     """
     The parsed settings file (``JUPYTERHUB_DEPLOY_SETTINGS`` overrides the path), with
     ``images:recorded``: the student image's digest as imagectl recorded it beside the
-    settings when it built and pushed it (salt/hub/image.sls), or None.
+    settings when it built and pushed it (salt/images/build.sls), or None.
     """
     path = path or os.environ.get("JUPYTERHUB_DEPLOY_SETTINGS", SETTINGS_PATH)
     with open(path, encoding="utf-8") as handle:
@@ -77,7 +77,7 @@ def student_image(settings):
     if record.get("image") != name or not digest.startswith("sha256:"):
         raise ValueError(
             f"no digest of {name} recorded in {DATA_DIR}/{IMAGE_RECORD} (it holds "
-            f"{record or 'nothing'}): run `salt -N hub state.apply hub.image`"
+            f"{record or 'nothing'}): run `salt -N hub state.apply images.build`"
         )
     return f"{name}@{digest}"
 
@@ -197,9 +197,9 @@ def configure(c, settings):
     # hub's own threads: the hub sent SIGTERM to itself at every start (seen in the lab).
     c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
     # Servers outlive a hub restart; the hub finds them again from its database
-    # (REFERENCES pain point 8: jupyterhub#1156, #5107).
+    # (jupyterhub#1156, #5107).
     c.JupyterHub.cleanup_servers = False
-    # Class start is a burst of logins (pain point 1: jupyterhub#3396, datahub#2650).
+    # Class start is a burst of logins (jupyterhub#3396, datahub#2650).
     c.JupyterHub.concurrent_spawn_limit = int(hub["concurrent_spawn_limit"])
     # How fresh last_activity is (the proxy's routes are polled this often), which the
     # idle culler relies on.
@@ -223,6 +223,7 @@ def configure(c, settings):
     c.LocalAuthenticator.create_system_users = True
     c.RestuserMixin.restuser_socket = RESTUSER_SOCKET
     c.RestuserMixin.fixed_accounts = staff_accounts(settings)
+    c.RestuserMixin.reserved_names = set(users["reserved_names"])
     if auth["type"] == "google":
         google = auth["google"]
         c.GoogleOAuthenticator.client_id = google["client_id"]
@@ -257,9 +258,10 @@ def configure(c, settings):
     s.uid_min = int(users["student_uid_min"])
     s.uid_max = int(users["student_uid_max"])
     s.fixed_accounts = staff_accounts(settings)
+    s.reserved_names = set(settings["users"]["reserved_names"])
     s.restuser_socket = RESTUSER_SOCKET
     s.single_host = single_host(settings)
-    # The nodes pre-pull the image (salt/hub/prepull.sls: dockerspawner#293); swarm pulls
+    # The nodes pre-pull the image (salt/images/prepull.sls: dockerspawner#293); swarm pulls
     # by digest anyway when it must.
     s.pull_policy = "skip"
     if spawner.get("nbgrader_exchange", True):

@@ -33,7 +33,7 @@ changes nothing and exits 0 when there is nothing to do (salt's ``unless``), so 
 runs tell the truth. Standard library only, and the docker CLI.
 
 Why one file of about 550 lines: salt copies it alone to the hub and every node
-(salt/hub/image.sls, prepull.sls) and runs it with the system python3, so it stays a
+(salt/images/imagectl.sls) and runs it with the system python3, so it stays a
 single standard-library script.
 """
 

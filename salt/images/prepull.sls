@@ -4,7 +4,7 @@
 # one (a new site's first highstate) by tag: a warm-up only, as spawns name the digest.
 # A new tag (week5) is pulled beside the old, which stays until no container uses it (a
 # student's server keeps its image until it restarts).
-{%- from 'hub/imagectl.jinja' import imagectl, plan %}
+{%- from 'images/imagectl.jinja' import imagectl, plan %}
 {%- set image = pillar.images.names.singleuser %}
 {%- set hub = pillar.roles.hub %}
 {%- set pinned = salt['mine.get'](hub, 'student_image').get(hub) or '' %}
@@ -14,21 +14,11 @@
 {%- endif %}
 include:
   - docker
+  - images.imagectl
 
-hub-prepull-python:
-  pkg.installed:
-    - name: python3
-
-hub-prepull-imagectl:
-  file.managed:
-    - name: {{ imagectl }}
-    - source: salt://hub/files/imagectl.py
-    - makedirs: true
-    - mode: '0755'
-
-hub-prepull-singleuser:
+prepull-singleuser:
   cmd.run:
-    # Pulls only when the registry's image differs; no `unless` (see hub/image.sls).
+    # Pulls only when the registry's image differs; no `unless` (see images/build.sls).
     - name: python3 {{ imagectl }} {{ pull }}
     - stateful:
       - test_name: >-
@@ -38,8 +28,7 @@ hub-prepull-singleuser:
         attempts: 30
         interval: 20
     - require:
-      - pkg: hub-prepull-python
-      - file: hub-prepull-imagectl
+      - sls: images.imagectl
       - sls: docker
 
 # The other tags of the student image (last week's), once no container, running or
@@ -48,18 +37,18 @@ hub-prepull-singleuser:
                 ~ ' --keep ' ~ pillar.images.singleuser_tag %}
 {%- set nothing_yet = "changed=no comment='no imagectl yet: no images to prune'" %}
 
-hub-prepull-prune-tags:
+prepull-prune-tags:
   cmd.run:
     - name: python3 {{ imagectl }} {{ prune }}
     - stateful:
       - test_name: >-
           {{ plan(prune, 'prune', new_host=nothing_yet) }}
     - require:
-      - cmd: hub-prepull-singleuser
+      - cmd: prepull-singleuser
 
 # The image a rebuilt moving tag (images:tag) replaced, once no container uses it.
-hub-prepull-prune:
+prepull-prune:
   cmd.run:
     - name: docker image prune --force
     - onchanges:
-      - cmd: hub-prepull-singleuser
+      - cmd: prepull-singleuser

@@ -28,7 +28,7 @@ import time
 
 from docker.types import RestartPolicy
 from dockerspawner import SwarmSpawner
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, List, Set, Unicode, default
 
 from .pacing import StartQueue, TaskBoard, schedulable_cores, wait_for_listener
 from .restuser import (
@@ -77,6 +77,14 @@ class SwarmSystemUserSpawner(SwarmServiceMixin, SwarmSpawner):
         config=True,
         help="""
         Highest uid a student's server may run as (pillar users:student_uid_max).
+        """,
+    )
+
+    reserved_names = Set(
+        config=True,
+        help="""
+        Names no server may run for (the site pillar's users:reserved_names, which the
+        authenticator and restuser refuse as well).
         """,
     )
 
@@ -255,7 +263,7 @@ class SwarmSystemUserSpawner(SwarmServiceMixin, SwarmSpawner):
     async def resolve_account(self):
         """Set user_id and group_id, or raise SpawnRefused saying why not."""
         name = self.user.name
-        if not is_safe_name(name):
+        if not is_safe_name(name, self.reserved_names):
             raise SpawnRefused(
                 f"'{name}' cannot be a system account name (needs ^[a-z_][a-z0-9_-]{{0,31}}$ "
                 "and not a reserved name): no server can run for it."

@@ -19,19 +19,12 @@ DEFAULT_SOCKET = "/run/restuser/restuser.sock"
 
 # What useradd accepts on Debian, without dots or capitals (the site pillar's rule too).
 SAFE_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-# Accounts no login may ever map to (restuser refuses them as well).
-RESERVED_NAMES = frozenset(
-    {
-        "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
-        "proxy", "www-data", "backup", "list", "irc", "nobody", "systemd-network", "sshd",
-        "messagebus", "_apt", "admin", "jupyter", "jupyterhub", "docker", "salt",
-    }
-)  # fmt: skip
 
 
-def is_safe_name(name):
-    """True for a name that can be a system account (and a swarm service name)."""
-    return isinstance(name, str) and bool(SAFE_NAME_RE.match(name)) and name not in RESERVED_NAMES
+def is_safe_name(name, reserved):
+    """True for a name that can be a system account (and a swarm service name); ``reserved``:
+    the site's users:reserved_names, which restuser refuses as well."""
+    return isinstance(name, str) and bool(SAFE_NAME_RE.match(name)) and name not in reserved
 
 
 class RestuserError(Exception):

@@ -1,25 +1,15 @@
-# The hub and student images: built on the hub from salt://hub/files/<image> and pushed to
-# the hub's registry (through its loopback side), from which the nodes pull. imagectl.py
-# rebuilds only when the build inputs change (files, extra CAs, base image), so a second
-# run reports no changes.
+# The hub and student images: built on the hub from salt://images/files/<image> (the hub's
+# is the top-level hub/ folder) and pushed to the hub's registry (through its loopback
+# side), from which the nodes pull. imagectl.py rebuilds only when the build inputs change
+# (files, extra CAs, base image), so a second run reports no changes.
 # The student image's tag is images:singleuser_tag; unless that is the moving images:tag it
 # is immutable: built once and never rebuilt, so setting an older tag back is a rollback.
-{%- from 'hub/imagectl.jinja' import imagectl, plan %}
+{%- from 'images/imagectl.jinja' import imagectl, plan %}
 {%- set images = pillar.images %}
 include:
   - docker
   - registry
-
-hub-image-python:
-  pkg.installed:
-    - name: python3
-
-hub-imagectl:
-  file.managed:
-    - name: {{ imagectl }}
-    - source: salt://hub/files/imagectl.py
-    - makedirs: true
-    - mode: '0755'
+  - images.imagectl
 
 {%- for image in ['hub', 'singleuser'] %}
 {%-   set name = images.names[image] %}
@@ -36,16 +26,16 @@ hub-imagectl:
 {%-     do args.extend(['--ca-cert', pem]) %}
 {%-   endfor %}
 
-hub-image-{{ image }}-context:
+image-{{ image }}-context:
   file.recurse:
     - name: /srv/jupyterhub-build/{{ image }}
-    - source: salt://hub/files/{{ image }}
+    - source: salt://images/files/{{ image }}
     - clean: true
-    - exclude_pat: E@(__pycache__|\.pyc$)
+    - exclude_pat: E@(__pycache__|\.pyc$|\.egg-info)
     - dir_mode: '0755'
     - file_mode: '0644'
 
-hub-image-{{ image }}:
+image-{{ image }}:
   cmd.run:
     # imagectl builds and pushes only what changed, and its last line says so. No `unless`:
     # salt 3008 loads every state module for the first one of a run (0.7 s a minion).
@@ -55,9 +45,8 @@ hub-image-{{ image }}:
       - test_name: >-
           {{ plan(args | join(' '), 'build ' ~ image) }}
     - require:
-      - pkg: hub-image-python
-      - file: hub-imagectl
-      - file: hub-image-{{ image }}-context
+      - sls: images.imagectl
+      - file: image-{{ image }}-context
       - sls: docker
       - sls: registry
 {%- endfor %}
@@ -69,20 +58,20 @@ hub-image-{{ image }}:
                 ~ ' --keep ' ~ images.singleuser_tag %}
 {%- set nothing_yet = "changed=no comment='no imagectl yet: no images to prune'" %}
 
-hub-image-singleuser-prune:
+image-singleuser-prune:
   cmd.run:
     - name: python3 {{ imagectl }} {{ prune }}
     - stateful:
       - test_name: >-
           {{ plan(prune, 'prune', new_host=nothing_yet) }}
     - require:
-      - cmd: hub-image-singleuser
+      - cmd: image-singleuser
 
 # A rebuilt image leaves the previous one untagged: drop those (ones still used by running
 # containers, e.g. students on the old image, are kept by Docker).
-hub-image-prune:
+image-prune:
   cmd.run:
     - name: docker image prune --force
     - onchanges:
-      - cmd: hub-image-hub
-      - cmd: hub-image-singleuser
+      - cmd: image-hub
+      - cmd: image-singleuser
