@@ -6,7 +6,7 @@ How backup.run and backup.restore refuse them is in tests/unit/test_backup_modul
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 checks = load("_utils/backup_checks.py")
 

@@ -13,7 +13,7 @@ import pytest
 import salt._logging.impl
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 records = load("_utils/backup_records.py")
 

@@ -10,15 +10,16 @@ import xml.dom.minidom
 
 import pytest
 
-from tests.conftest import REPO
-from tests.loaders import load
-from tests.unit.test_status_runner import NODES, hub_reply, runner
+from tests.common.loaders import load
+from tests.common.minion_replies import NODES, hub_reply
+from tests.common.paths import REPO
 
 pytest.importorskip("jupyterhub")
 sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
 
 from jupyterhub_deploy import dashboard, dashboard_data  # noqa: E402
 
+runner = load("_runners/jupyterhub.py", {"__opts__": {}, "__context__": {}})
 board = load(
     "_runners/dashboard.py",
     {

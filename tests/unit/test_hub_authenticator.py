@@ -1,16 +1,15 @@
 """Our authenticators: system users from restuser, unsafe names refused, restuser down.
 
 Logins go through JupyterHub's own ``get_authenticated_user`` (normalisation, allowed
-users, post-auth hook); restuser is the fake in test_hub_restuser.
+users, post-auth hook); restuser is the fake of tests/common/fake_restuser.py.
 """
 
 import asyncio
-import logging
 import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.common.paths import REPO
 
 pytest.importorskip("oauthenticator")
 sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
@@ -23,13 +22,10 @@ from jupyterhub_deploy.spawner import SwarmSystemUserSpawner  # noqa: E402
 from oauthenticator.google import GoogleOAuthenticator, LocalGoogleOAuthenticator  # noqa: E402
 from tornado import web  # noqa: E402
 
-from tests.unit.test_hub_restuser import FakeRestuser  # noqa: E402
+from tests.common.fake_restuser import FakeRestuser  # noqa: E402
+from tests.common.hub_objects import LOG  # noqa: E402
 
 PASSWORD = "workshop-password"
-# A plain logger: traitlets' default one keeps a stream pytest closes between tests.
-LOG = logging.getLogger("jupyterhub_deploy.tests")
-LOG.propagate = False
-LOG.addHandler(logging.NullHandler())
 # What GoogleOAuthenticator keeps of Google's userinfo answer.
 GOOGLE_BOB = {"email": "bob@lab.example", "domain": "lab.example", "verified_email": True}
 

@@ -16,8 +16,8 @@ import jinja2
 import pytest
 import yaml
 
-from tests.conftest import REPO
-from tests.sites import DEFAULTS, deploy, minion_pillar, sls_pillar
+from tests.common.paths import REPO
+from tests.common.sites import DEFAULTS, deploy, minion_pillar, sls_pillar
 
 pytest.importorskip("jupyterhub")
 sys.path.insert(0, str(REPO / "salt/hub/files/hub"))

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 imagectl = load("salt/hub/files/imagectl.py")
 IMAGE = "10.0.0.10:5000/jupyterhub-deploy/hub:current"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.common.paths import REPO
 
 sys.path.insert(0, str(REPO / "salt/hub/files/hub"))
 

@@ -8,8 +8,8 @@ import copy
 
 import pytest
 
-from tests.sites import DEFAULTS, deploy, read
-from tests.sites import sls_pillar as site_pillar
+from tests.common.sites import DEFAULTS, deploy, read
+from tests.common.sites import sls_pillar as site_pillar
 
 HUB = "hub.example.edu"
 

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from salt.exceptions import CommandExecutionError
 
-from tests.conftest import REPO
-from tests.loaders import load
-from tests.sites import minion_pillar
+from tests.common.loaders import load
+from tests.common.paths import REPO
+from tests.common.sites import minion_pillar
 
 NOW = datetime.datetime(2024, 10, 7, 12, 0, 0)
 INTERVAL = 600

@@ -2,8 +2,8 @@
 
 import yaml
 
-from tests.conftest import REPO
-from tests.loaders import load
+from tests.common.loaders import load
+from tests.common.paths import REPO
 
 deploy = load("_pillar/jupyterhub_deploy.py")
 DEFAULTS = deploy.load_defaults(str(REPO / "salt"))
@@ -11,6 +11,12 @@ DEFAULTS = deploy.load_defaults(str(REPO / "salt"))
 
 def read(relpath):
     return yaml.safe_load((REPO / relpath).read_text()) or {}
+
+
+# The example site as shipped: its hosts and roles, the minion ids the integration tier starts.
+EXAMPLE = read("pillar/example/site.sls")
+ROLES = EXAMPLE["roles"]
+MINION_IDS = [ROLES["proxy"], ROLES["hub"], *ROLES["nodes"]]
 
 
 def merge(base, extra):
