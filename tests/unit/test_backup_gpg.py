@@ -1,7 +1,7 @@
 """
 _utils/backup_gpg.py: encryption with backup:passphrase or to backup:gpg_key, the module's
 own GnuPG home, and what the last run encrypted with. gpg itself runs in
-tests/functional/test_backup_duplicity.py; here a stand-in answers for it.
+tests/functional/duplicity/test_gpg_key.py; here a stand-in answers for it.
 """
 
 import json
