@@ -11,8 +11,8 @@ For every minion it
 
 1. merges each ``<defaults_dir>/<concern>/defaults.yaml`` under the site pillar,
 2. validates the result (each value against its default's type and the ``rules.yaml``
-   beside that defaults.yaml, then the whole site) and raises :class:`PillarError` naming every bad key
-   (salt then refuses to apply anything: the pillar has ``_errors``),
+   beside that defaults.yaml, then the whole site) and raises :class:`PillarError` naming
+   every bad key (salt then refuses to apply anything: the pillar has ``_errors``),
 3. normalises durations to seconds and adds ``minion_roles``, the roles the site's
    ``roles`` section gives this minion id, ``registry:address``, ``images:names`` (and
    ``images:singleuser_tag`` resolved) and the hub's beacon (:func:`salt_settings`).

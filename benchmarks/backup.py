@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import Record, arguments, plot
-from tests.loaders import load
+from tests.common.loaders import load
 
 SECRET = "benchmark-only passphrase"
 

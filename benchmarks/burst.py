@@ -30,7 +30,7 @@ from benchmarks.common import (
     plot,
     summary,
 )
-from tests.e2e.hubclient import BASE, Student, execute_request
+from tests.common.hubclient import BASE, Student, execute_request
 
 PHASES = ("login", "spawn", "open", "kernel", "execute")
 PASSWORD = "lab-only-workshop-password"  # pillar/lab/secrets/hub.sls
@@ -305,7 +305,7 @@ def sizes(curve):
 
 def lab_students(lab, n):
     """The first ``n`` students of the lab's site pillar (student01..., then the rest)."""
-    from tests.e2e.conftest import SITE
+    from tests.common.lab import SITE
 
     names = SITE["users"]["students"]
     ordered = sorted(names, key=lambda s: (not s.startswith("student"), s))

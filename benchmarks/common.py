@@ -203,7 +203,7 @@ def lab_hosts():
 
 def ensure_lab():
     """The running lab (brought up with `script/lab up` if it is not running)."""
-    from tests.e2e.conftest import Lab
+    from tests.common.lab import Lab
 
     if not lab_is_up():
         subprocess.run([str(LAB), "up"], check=True)

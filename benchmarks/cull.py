@@ -108,7 +108,7 @@ def stop_bench_hub(lab):
 
 
 def lab_address(lab):
-    from tests.e2e.conftest import SITE
+    from tests.common.lab import SITE
 
     return SITE["hosts"]["hub"]
 

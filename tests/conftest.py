@@ -1,13 +1,31 @@
-"""Fixtures and paths shared by every test tier."""
+"""Fixtures shared by every test tier."""
 
-import pathlib
+import threading
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+from tests.common.fake_hub import FakeHub
+from tests.common.paths import REPO
 
 
 @pytest.fixture(scope="session")
 def repo():
     """The checkout under test."""
     return REPO
+
+
+@pytest.fixture
+def hub_factory():
+    """Start FakeHubs on loopback: ``hub_factory(users, page=2, delete_delay=0.0)``."""
+    hubs = []
+
+    def make(users, **kwargs):
+        hub = FakeHub(users, **kwargs)
+        threading.Thread(target=hub.serve_forever, daemon=True).start()
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.shutdown()
+        hub.server_close()

@@ -6,8 +6,8 @@ included) and runs a cell. The screenshot is kept in artifacts/.
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import HTTPS_PORT
-from tests.e2e.hubclient import Student
+from tests.common.hubclient import Student
+from tests.common.lab import HTTPS_PORT
 
 
 def test_student_logs_in_and_runs_a_cell_in_jupyterlab(lab, browser, repo, tmp_path):

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import SITE
-from tests.e2e.hubclient import working_students
+from tests.common.hubclient import working_students
+from tests.common.lab import SITE
 
 HUB = SITE["hosts"]["hub"]
 NODES = [SITE["hosts"][n] for n in SITE["roles"]["nodes"]]

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.e2e.hubclient import working_students
+from tests.common.hubclient import working_students
 
 IDLE, ACTIVE = "student05", "student06"
 TIMEOUT = 150

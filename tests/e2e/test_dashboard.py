@@ -14,8 +14,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import HTTPS_PORT
-from tests.e2e.hubclient import Student
+from tests.common.hubclient import Student
+from tests.common.lab import HTTPS_PORT
 
 URL = f"https://localhost:{HTTPS_PORT}/services/dashboard/"
 STUDENT = "carol"

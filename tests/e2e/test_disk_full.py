@@ -13,8 +13,8 @@ Unmounted and undrained afterwards.
 
 import pytest
 
-from tests.e2e.conftest import SITE
-from tests.e2e.hubclient import Kernel, Student
+from tests.common.hubclient import Kernel, Student
+from tests.common.lab import SITE
 
 NAME = "student29"
 NODES = SITE["roles"]["nodes"]

@@ -7,7 +7,7 @@ themselves, and the running student reaches the same server and kernel again.
 import subprocess
 import time
 
-from tests.e2e.hubclient import Kernel, working_students
+from tests.common.hubclient import Kernel, working_students
 
 NAME = "student27"
 SERVICES = ("docker", "docker-registry", "restuser", "salt-master", "salt-minion")

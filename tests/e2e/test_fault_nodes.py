@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import SITE
-from tests.e2e.hubclient import Kernel, working_students
+from tests.common.hubclient import Kernel, working_students
+from tests.common.lab import SITE
 
 NODES = SITE["roles"]["nodes"]
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import websocket
 
-from tests.e2e.hubclient import BASE, Kernel, working_students
+from tests.common.hubclient import BASE, Kernel, working_students
 
 NAME = "student21"
 HOSTS = ("hub", "node1", "node2")

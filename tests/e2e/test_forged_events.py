@@ -15,7 +15,7 @@ import contextlib
 import json
 import time
 
-from tests.e2e.hubclient import working_students
+from tests.common.hubclient import working_students
 
 NAME = "student28"
 IDLE_TAG = "salt/beacon/hub/jupyterhub_idle/idle"

@@ -9,7 +9,7 @@ from the site pillar.
 
 import json
 
-from tests.e2e.conftest import SITE
+from tests.common.lab import SITE
 
 NODES = SITE["roles"]["nodes"]
 

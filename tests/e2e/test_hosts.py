@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import HTTP_PORT, HTTPS_PORT, SITE
-from tests.e2e.hubclient import Student
+from tests.common.hubclient import Student
+from tests.common.lab import HTTP_PORT, HTTPS_PORT, SITE
 
 HUB_ADDRESS = SITE["hosts"][SITE["roles"]["hub"]]
 NODES = SITE["roles"]["nodes"]

@@ -3,7 +3,7 @@ Student servers outlive the hub: when the hub container is recreated (a new imag
 new overlay address), a running server keeps its kernel and reaches the new hub.
 """
 
-from tests.e2e.hubclient import Student
+from tests.common.hubclient import Student
 
 NAME = "student09"
 

@@ -11,9 +11,9 @@ a new image is built), removed afterwards.
 
 import contextlib
 
-from tests.conftest import REPO
-from tests.e2e.conftest import SITE
-from tests.e2e.hubclient import working_students
+from tests.common.hubclient import working_students
+from tests.common.lab import SITE
+from tests.common.paths import REPO
 
 MARKER = REPO / "salt/images/files/singleuser/e2e-week5.txt"
 NODES = SITE["roles"]["nodes"]

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.conftest import SITE
-from tests.e2e.hubclient import LoginRefused, Student
+from tests.common.hubclient import LoginRefused, Student
+from tests.common.lab import SITE
 
 NODES = SITE["roles"]["nodes"]
 UID_MIN, UID_MAX = 10000, 59999

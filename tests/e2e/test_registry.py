@@ -8,8 +8,8 @@ spawns the digest recorded at build time.
 
 import json
 
-from tests.e2e.conftest import SITE
-from tests.e2e.hubclient import working_students
+from tests.common.hubclient import working_students
+from tests.common.lab import SITE
 
 HUB = SITE["hosts"][SITE["roles"]["hub"]]
 REPOSITORY = "jupyterhub-deploy/singleuser"

@@ -8,7 +8,7 @@ back afterwards.
 
 import pytest
 
-from tests.e2e.hubclient import LoginRefused, Student
+from tests.common.hubclient import LoginRefused, Student
 
 PASSWORD = "lab-only-workshop-password"
 

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from tests.e2e.conftest import HTTP_PORT, HTTPS_PORT, LAB, Lab
-from tests.e2e.hubclient import Student
+from tests.common.hubclient import Student
+from tests.common.lab import HTTP_PORT, HTTPS_PORT, LAB, Lab
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import SITE
-from tests.e2e.hubclient import Student
+from tests.common.hubclient import Student
+from tests.common.lab import SITE
 
 NAME = "student07"
 NODES = SITE["roles"]["nodes"]

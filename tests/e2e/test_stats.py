@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.e2e.hubclient import Student
+from tests.common.hubclient import Student
 
 NAME = "student08"
 DB = "/srv/stats/db/activity.sqlite"

@@ -19,7 +19,7 @@ import pytest
 import salt._logging.impl
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import checkout_opts, salt_loaded
+from tests.common.loaders import checkout_opts, salt_loaded
 
 STUDENT = 4242
 SECRET = "functional restore passphrase"

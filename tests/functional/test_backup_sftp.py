@@ -20,9 +20,9 @@ import time
 import pytest
 import salt._logging.impl
 
-from tests.conftest import REPO
-from tests.functional.test_backup_duplicity import stop_gpg_agent
-from tests.loaders import checkout_opts, salt_loaded
+from tests.common.backup_runs import stop_gpg_agent
+from tests.common.loaders import checkout_opts, salt_loaded
+from tests.common.paths import REPO
 
 UNPACKED = REPO / ".tools/openssh"
 ACCOUNT, UID = "jhd-backup", 64123

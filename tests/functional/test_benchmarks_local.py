@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.common.paths import REPO
 
 RUN = str(REPO / "benchmarks" / "run")
 

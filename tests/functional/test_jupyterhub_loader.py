@@ -1,6 +1,6 @@
 """
 The hub client, cull state and idle beacon loaded by salt's own loader, as a minion loads
-them, against the stand-in hub API of the unit tests (FakeHub, loopback).
+them, against the stand-in hub API of the unit tests (tests/common/fake_hub.py, loopback).
 
 The loader matters: salt's dunders (__pillar__, __opts__) are context variables there,
 which threads started by a module do not see (stop_servers stops servers in a pool).
@@ -9,8 +9,8 @@ which threads started by a module do not see (stop_servers stops servers in a po
 import salt.config
 import salt.loader
 
-from tests.conftest import REPO
-from tests.unit.test_jupyterhub_client import CLASS, CULL, TOKEN, hub_factory  # noqa: F401
+from tests.common.fake_hub import CLASS, CULL, TOKEN
+from tests.common.paths import REPO
 
 
 def minion(hub, tmp_path):
@@ -34,7 +34,7 @@ def minion(hub, tmp_path):
     return opts, utils, functions
 
 
-def test_cull_state_through_the_loader_stops_servers_from_threads(hub_factory, tmp_path):  # noqa: F811
+def test_cull_state_through_the_loader_stops_servers_from_threads(hub_factory, tmp_path):
     hub = hub_factory(CLASS)
     opts, utils, functions = minion(hub, tmp_path)
     states = salt.loader.states(opts, functions, utils, {}, whitelist=["jupyterhub"])
@@ -44,7 +44,7 @@ def test_cull_state_through_the_loader_stops_servers_from_threads(hub_factory, t
     assert functions["jupyterhub.last_cull"]()["results"] == {"alice": "stopped", "dave": "stopped"}
 
 
-def test_idle_beacon_through_the_loader(hub_factory, tmp_path):  # noqa: F811
+def test_idle_beacon_through_the_loader(hub_factory, tmp_path):
     hub = hub_factory(CLASS)
     opts, _, functions = minion(hub, tmp_path)
     beacons = salt.loader.beacons(opts, functions)

@@ -17,7 +17,7 @@ import salt.loader
 import salt.pillar
 import yaml
 
-from tests.conftest import REPO
+from tests.common.paths import REPO
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import struct
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 INTERVAL = 600
 # The original's own statement, whitespace and all (log_activity's init_db).

@@ -14,14 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.common.paths import REPO
+from tests.common.sites import MINION_IDS
 
 DEPLOY_DIR = "/srv/jupyterhub-deploy"
 SITE_DIR = "/srv/jupyterhub-site"
-
-EXAMPLE = yaml.safe_load((REPO / "pillar/example/site.sls").read_text())
-ROLES = EXAMPLE["roles"]
-MINION_IDS = [ROLES["proxy"], ROLES["hub"], *ROLES["nodes"]]
 
 
 def repo_master_config(site_dir):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.integration.conftest import ROLES
+from tests.common.sites import ROLES
 
 NODE = ROLES["nodes"][0]
 

@@ -1,6 +1,6 @@
 """What the master serves: custom Python reaches minions, the pillar tree never does."""
 
-from tests.integration.conftest import ROLES
+from tests.common.sites import ROLES
 
 NODE = ROLES["nodes"][0]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.integration.conftest import MINION_IDS, ROLES
+from tests.common.sites import MINION_IDS, ROLES
 
 HUB, PROXY, NODES = ROLES["hub"], ROLES["proxy"], ROLES["nodes"]
 

@@ -9,7 +9,7 @@ import re
 
 import salt.modules.nfs3
 
-from tests.integration.conftest import EXAMPLE, ROLES
+from tests.common.sites import EXAMPLE, ROLES
 
 HUB = ROLES["hub"]
 

@@ -1,12 +1,12 @@
 """
 _utils/backup_checks.py: what the pillar's backup: keys and restore's arguments must be.
-How backup.run and backup.restore refuse them is in tests/unit/test_backup_module.py.
+How backup.run and backup.restore refuse them is in tests/unit/backup_module/.
 """
 
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 checks = load("_utils/backup_checks.py")
 

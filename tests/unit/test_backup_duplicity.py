@@ -12,10 +12,9 @@ import pytest
 import salt._logging.impl
 from salt.exceptions import CommandExecutionError
 
-from tests.conftest import REPO
-from tests.loaders import load
+from tests.common.duplicity_logs import log_of
+from tests.common.loaders import load
 
-LOGS = REPO / "tests/unit/duplicity_logs"
 TARGET = "file:///srv/backups/home"
 
 duplicity = load("_utils/backup_duplicity.py")
@@ -26,10 +25,6 @@ backup_records = load("_utils/backup_records.py")
 def _salt_logs_to_pytest():
     """Salt defers warnings to an stderr that pytest has closed by exit; pytest shows them."""
     salt._logging.impl.shutdown_temp_handler()
-
-
-def log_of(name):
-    return (LOGS / f"{name}.log").read_text()
 
 
 def records(name):

@@ -1,7 +1,7 @@
 """
 _utils/backup_gpg.py: encryption with backup:passphrase or to backup:gpg_key, the module's
 own GnuPG home, and what the last run encrypted with. gpg itself runs in
-tests/functional/test_backup_duplicity.py; here a stand-in answers for it.
+tests/functional/duplicity/test_gpg_key.py; here a stand-in answers for it.
 """
 
 import json
@@ -9,19 +9,11 @@ import json
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.common.gpg_keys import KEY, OTHER_KEY, FakeGpg
+from tests.common.loaders import load
 
 gpg = load("_utils/backup_gpg.py")
 backup_records = load("_utils/backup_records.py")
-
-KEY = "6B3E296D875236EE4E056ADD7014EBA0F79553CF"
-OTHER_KEY = "B70C4BD2E3F7E5B34BB7082148628CB771C313CA"
-SECRET_BLOCK = "\n".join(
-    ["-----BEGIN PGP PRIVATE KEY BLOCK-----", "", "lFgEaUtQ", "-----END PGP PRIVATE KEY BLOCK-----"]
-)
-PUBLIC_BLOCK = "\n".join(
-    ["-----BEGIN PGP PUBLIC KEY BLOCK-----", "", "mDMEaUtQ", "-----END PGP PUBLIC KEY BLOCK-----"]
-)
 
 # gpg 2.2.40 --with-colons of an ed25519 key with a cv25519 encryption subkey.
 SECRET_LISTING = """\
@@ -66,39 +58,6 @@ def test_gpg_listings_give_fingerprint_capability_and_secret_part():
     sign_only += f"fpr:::::::::{OTHER_KEY}:\n"
     both = gpg._parse_keys(PUBLIC_LISTING + sign_only)
     assert list(both) == [KEY, OTHER_KEY] and both[OTHER_KEY].encrypt is False
-
-
-class FakeGpg:
-    """
-    Stands in for ``_gpg``: a keyring ``{fingerprint: has its secret}``; an imported
-    "block" is lines ``<fingerprint> public|secret``.
-    """
-
-    def __init__(self):
-        self.keys, self.calls = {}, []
-
-    def __call__(self, paths, args, stdin=None):
-        self.calls.append(args[-1])
-        if args[-1] == "--list-keys":
-            return "".join(self.listing("pub", "sub", f, "") for f in self.keys)
-        if args[-1] == "--list-secret-keys":
-            return "".join(self.listing("sec", "ssb", f, "+") for f, s in self.keys.items() if s)
-        if args[-1] == "--import":
-            for line in stdin.splitlines():
-                fingerprint, part = line.split()
-                self.keys[fingerprint] = self.keys.get(fingerprint) or part == "secret"
-        elif args[-2] == "--delete-secret-and-public-keys":
-            del self.keys[args[-1]]
-        return ""
-
-    @staticmethod
-    def listing(primary, sub, fingerprint, secret):
-        return (
-            f"{primary}:-:255:22:{fingerprint[-16:]}:1:::-:::scESC:::{secret}::ed25519:::0:\n"
-            f"fpr:::::::::{fingerprint}:\n"
-            f"{sub}:-:255:18:3E0EC48F466EB966:1::::::e:::{secret}::cv25519::\n"
-            f"fpr:::::::::CA53B58F7CB287689468075C3E0EC48F466EB966:\n"
-        )
 
 
 def test_the_key_is_imported_once_and_the_keyring_holds_it_alone(module, paths):

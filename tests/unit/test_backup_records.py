@@ -1,7 +1,7 @@
 """
 _utils/backup_records.py: the work directory's files, the lock, the last results, and the
 times status reports. The lock against another process, and what run does when it is held,
-are in tests/unit/test_backup_module.py.
+are in tests/unit/backup_module/.
 """
 
 import json
@@ -13,7 +13,7 @@ import pytest
 import salt._logging.impl
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 records = load("_utils/backup_records.py")
 

@@ -9,7 +9,7 @@ import os
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 restore = load("_utils/backup_restore.py")
 

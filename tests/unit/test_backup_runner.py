@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 HEALTHY = {
     "enabled": True,

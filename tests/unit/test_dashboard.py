@@ -10,9 +10,10 @@ import xml.dom.minidom
 import pytest
 from jupyterhub_deploy import dashboard, dashboard_data
 
-from tests.loaders import load
-from tests.unit.test_status_runner import NODES, hub_reply, runner
+from tests.common.loaders import load
+from tests.common.minion_replies import NODES, hub_reply
 
+runner = load("_runners/jupyterhub.py", {"__opts__": {}, "__context__": {}})
 board = load(
     "_runners/dashboard.py",
     {

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 standin = load("lab/google_standin.py")
 

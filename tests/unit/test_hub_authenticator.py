@@ -1,11 +1,10 @@
 """Our authenticators: system users from restuser, unsafe names refused, restuser down.
 
 Logins go through JupyterHub's own ``get_authenticated_user`` (normalisation, allowed
-users, post-auth hook); restuser is the fake in test_hub_restuser.
+users, post-auth hook); restuser is the fake of tests/common/fake_restuser.py.
 """
 
 import asyncio
-import logging
 
 import pytest
 from jupyterhub_deploy.authenticator import (
@@ -16,13 +15,10 @@ from jupyterhub_deploy.spawner import SwarmSystemUserSpawner
 from oauthenticator.google import GoogleOAuthenticator, LocalGoogleOAuthenticator
 from tornado import web
 
-from tests.unit.test_hub_restuser import FakeRestuser
+from tests.common.fake_restuser import FakeRestuser
+from tests.common.hub_objects import LOG
 
 PASSWORD = "workshop-password"
-# A plain logger: traitlets' default one keeps a stream pytest closes between tests.
-LOG = logging.getLogger("jupyterhub_deploy.tests")
-LOG.propagate = False
-LOG.addHandler(logging.NullHandler())
 # What GoogleOAuthenticator keeps of Google's userinfo answer.
 GOOGLE_BOB = {"email": "bob@lab.example", "domain": "lab.example", "verified_email": True}
 

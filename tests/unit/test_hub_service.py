@@ -1,17 +1,18 @@
 """The server's swarm service: swarm never restarts it, and poll knows a dead node's task.
 
-Docker is the recording fake of test_hub_spawner, with the tasks and nodes given here.
+Docker is the recording fake of tests/common/fake_docker.py, with the tasks and nodes given
+here; the spawner comes from the unit tier's ``make_spawner`` fixture.
 """
 
 import asyncio
 import logging
 
 import pytest
+from docker.errors import APIError
+from jupyterhub_deploy.service import live_task
 
-from tests.unit.test_hub_spawner import LOG, FakeDocker, make_spawner, service_spec, start
-
-# test_hub_spawner puts the hub's package on the path.
-live_task = __import__("jupyterhub_deploy.service", fromlist=["live_task"]).live_task
+from tests.common.fake_docker import FakeDocker, Response, service_spec
+from tests.common.hub_objects import LOG, start
 
 READY = {"ID": "n0de1d", "Status": {"State": "ready"}, "Description": {"Hostname": "node1"}}
 DOWN = {"ID": "n0de2d", "Status": {"State": "down"}, "Description": {"Hostname": "node2"}}
@@ -39,11 +40,17 @@ class ClusterDocker(FakeDocker):
         return await super().__call__(method, *args, **kwargs)
 
 
-def poll(tasks, nodes):
-    return asyncio.run(make_spawner(docker=ClusterDocker(tasks, nodes)).poll())
+@pytest.fixture
+def poll(make_spawner):
+    """``poll(tasks, nodes)``: what a spawner's poll says of a service with these tasks."""
+
+    def run(tasks, nodes):
+        return asyncio.run(make_spawner(docker=ClusterDocker(tasks, nodes)).poll())
+
+    return run
 
 
-def test_a_task_running_on_a_ready_node_is_alive():
+def test_a_task_running_on_a_ready_node_is_alive(poll):
     assert poll([task(READY)], [READY, DOWN]) is None
 
 
@@ -56,7 +63,7 @@ class Recorder(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def test_a_task_on_a_node_that_died_is_not_and_the_log_names_the_node():
+def test_a_task_on_a_node_that_died_is_not_and_the_log_names_the_node(poll):
     """Swarm still says "running" for it: the node's last report before it went away."""
     recorder = Recorder()
     LOG.addHandler(recorder)
@@ -67,13 +74,13 @@ def test_a_task_on_a_node_that_died_is_not_and_the_log_names_the_node():
     assert "jupyter-alice: its node node2 is down: the server counts as stopped" in recorder.lines
 
 
-def test_a_task_swarm_is_shutting_down_or_that_exited_is_not():
+def test_a_task_swarm_is_shutting_down_or_that_exited_is_not(poll):
     assert poll([task(READY, desired="shutdown")], [READY]) == 1
     assert poll([task(READY, state="failed", desired="shutdown")], [READY]) == 1
     assert poll([task(READY, state="complete")], [READY]) == 1
 
 
-def test_no_service_means_stopped():
+def test_no_service_means_stopped(make_spawner):
     docker = ClusterDocker([], [READY])
     docker.service = None
     assert asyncio.run(make_spawner(docker=docker).poll()) == 0
@@ -83,7 +90,7 @@ def test_a_node_swarm_removed_counts_as_down():
     assert live_task([task(DOWN)], [READY]) is None
 
 
-def test_swarm_never_restarts_a_server_itself():
+def test_swarm_never_restarts_a_server_itself(make_spawner):
     """A restarted task would get a new address, and the hub's route would be stale."""
     spawner = make_spawner()
     spawner.load_state({"user_id": 10001, "group_id": 10001})
@@ -92,17 +99,14 @@ def test_swarm_never_restarts_a_server_itself():
     assert template["RestartPolicy"]["Condition"] == "none"
 
 
-def test_a_node_a_new_manager_has_not_heard_from_yet_is_alive():
+def test_a_node_a_new_manager_has_not_heard_from_yet_is_alive(poll):
     """After the hub host reboots, swarm calls every node "unknown" until it reports."""
     unknown = {"ID": "n0de1d", "Status": {"State": "unknown"}}
     assert poll([task(unknown)], [unknown]) is None
 
 
-def test_poll_waits_for_a_manager_without_a_leader(monkeypatch):
+def test_poll_waits_for_a_manager_without_a_leader(make_spawner, monkeypatch):
     """A poll that failed at the hub's start would stop the server."""
-    from docker.errors import APIError
-
-    from tests.unit.test_hub_spawner import _Response
 
     class Leaderless(ClusterDocker):
         refusals = 2
@@ -110,7 +114,7 @@ def test_poll_waits_for_a_manager_without_a_leader(monkeypatch):
         async def __call__(self, method, *args, **kwargs):
             if method == "nodes" and self.refusals:
                 self.refusals -= 1
-                raise APIError("The swarm does not have a leader", response=_Response(503))
+                raise APIError("The swarm does not have a leader", response=Response(503))
             return await super().__call__(method, *args, **kwargs)
 
     async def no_sleep(seconds):
@@ -122,15 +126,11 @@ def test_poll_waits_for_a_manager_without_a_leader(monkeypatch):
     assert docker.refusals == 0
 
 
-def test_other_docker_errors_are_not_waited_for():
-    from docker.errors import APIError
-
-    from tests.unit.test_hub_spawner import _Response
-
+def test_other_docker_errors_are_not_waited_for(make_spawner):
     class Broken(ClusterDocker):
         async def __call__(self, method, *args, **kwargs):
             if method == "nodes":
-                raise APIError("boom", response=_Response(500))
+                raise APIError("boom", response=Response(500))
             return await super().__call__(method, *args, **kwargs)
 
     with pytest.raises(APIError):

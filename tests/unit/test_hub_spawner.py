@@ -1,110 +1,22 @@
 """SwarmSystemUserSpawner: the swarm service it asks Docker for, and when it refuses.
 
 The spawner is built with a fake user and hub (as dockerspawner's own tests do with
-JupyterHub's objects); Docker is replaced by a recorder of API calls, restuser by the fake
-in test_hub_restuser.
+JupyterHub's objects) by the unit tier's ``make_spawner`` fixture; Docker is replaced by a
+recorder of API calls (tests/common/fake_docker.py), restuser by the fake of
+tests/common/fake_restuser.py.
 """
 
 import asyncio
-import logging
 
 import pytest
-from docker.errors import APIError
-from jupyterhub.objects import Hub, Server
 from jupyterhub_deploy.spawner import SpawnRefused, SwarmSystemUserSpawner
 
-from tests.unit.test_hub_restuser import FakeRestuser
-
-# A plain logger: traitlets' default one keeps a stream pytest closes between tests.
-LOG = logging.getLogger("jupyterhub_deploy.tests")
-LOG.propagate = False
-LOG.addHandler(logging.NullHandler())
-IMAGE = "10.0.0.10:5000/jupyterhub-deploy/singleuser:current"
+from tests.common.fake_docker import FakeDocker, service_spec
+from tests.common.fake_restuser import FakeRestuser
+from tests.common.hub_objects import IMAGE, start
 
 
-class FakeUser:
-    def __init__(self, name):
-        self.name = name
-        self.id = 7
-        self.url = f"/user/{name}/"
-        self.server = Server(base_url=self.url)
-
-
-class FakeDocker:
-    """The Docker API calls SwarmSpawner makes, recorded; the service 'runs' once created."""
-
-    def __init__(self, state="running", err=None):
-        self.calls = []
-        self.service = None
-        self.state = state
-        self.err = err
-
-    async def __call__(self, method, *args, **kwargs):
-        self.calls.append((method, args, kwargs))
-        if method == "inspect_service":
-            if self.service is None:
-                raise APIError("not found", response=_Response(404))
-            return self.service
-        if method == "create_service":
-            self.service = {"ID": "svc0123456789", "Spec": kwargs}
-            return {"ID": "svc0123456789"}
-        if method == "tasks":
-            status = {"State": self.state, "Err": self.err} if self.err else {"State": self.state}
-            task = {"ServiceID": "svc0123456789", "Status": status, "NodeID": "n0de1d"}
-            return [task] if self.service else []
-        if method == "inspect_node":
-            return {"Description": {"Hostname": "node1"}}
-        if method == "remove_service":
-            self.service = None
-            return None
-        raise AssertionError(f"unexpected docker call {method}")
-
-    @property
-    def created(self):
-        return [kw for method, _, kw in self.calls if method == "create_service"]
-
-
-class _Response:
-    def __init__(self, status_code):
-        self.status_code = status_code
-        self.reason = "x"
-        self.url = "http://docker/x"
-
-
-def make_spawner(name="alice", docker=None, **config):
-    user = FakeUser(name)
-    hub = Hub(ip="0.0.0.0", port=8081, base_url="/hub/", connect_ip="jupyterhub")
-    settings = dict(
-        image=IMAGE,
-        network_name="jupyterhub",
-        mem_limit="1G",
-        uid_min=10000,
-        uid_max=59999,
-        api_token="secret-token",
-        oauth_client_id=f"jupyterhub-user-{name}",
-        volumes={"/srv/nbgrader/exchange": {"bind": "/srv/nbgrader/exchange", "mode": "rw"}},
-    )
-    settings.update(config)
-    spawner = SwarmSystemUserSpawner(user=user, hub=hub, log=LOG, **settings)
-    spawner.docker = docker or FakeDocker()
-    spawner.wait_until_listening = _listening  # no server answers in unit tests
-    return spawner
-
-
-async def _listening(ip, port):
-    return None
-
-
-def start(spawner):
-    return asyncio.run(spawner.start())
-
-
-def service_spec(spawner):
-    (kwargs,) = spawner.docker.created
-    return kwargs
-
-
-def test_the_service_it_creates():
+def test_the_service_it_creates(make_spawner):
     spawner = make_spawner(cpu_limit=1.5)
     spawner.load_state({"user_id": 10001, "group_id": 10002})
     assert start(spawner) == ("jupyter-alice", 8888)
@@ -141,14 +53,14 @@ def test_the_service_it_creates():
     assert not spec["endpoint_spec"].get("Ports")
 
 
-def test_single_host_may_run_on_the_manager():
+def test_single_host_may_run_on_the_manager(make_spawner):
     spawner = make_spawner(single_host=True)
     spawner.load_state({"user_id": 10001, "group_id": 10001})
     start(spawner)
     assert not service_spec(spawner)["task_template"].get("Placement", {}).get("Constraints")
 
 
-def test_extra_constraints_are_kept():
+def test_extra_constraints_are_kept(make_spawner):
     spawner = make_spawner(extra_placement_spec={"constraints": ["node.labels.big==yes"]})
     spawner.load_state({"user_id": 10001, "group_id": 10001})
     start(spawner)
@@ -156,7 +68,7 @@ def test_extra_constraints_are_kept():
     assert placement["Constraints"] == ["node.labels.big==yes", "node.role==worker"]
 
 
-def test_state_keeps_the_uid_across_stops():
+def test_state_keeps_the_uid_across_stops(make_spawner):
     spawner = make_spawner()
     spawner.load_state({"user_id": 10001, "group_id": 10001, "object_id": "x"})
     assert spawner.get_state()["user_id"] == 10001
@@ -166,7 +78,7 @@ def test_state_keeps_the_uid_across_stops():
     assert spawner.get_state() == {"user_id": 10001, "group_id": 10001}
 
 
-def test_uid_from_restuser_when_state_has_none(tmp_path):
+def test_uid_from_restuser_when_state_has_none(make_spawner, tmp_path):
     sock = tmp_path / "restuser.sock"
     account = {"name": "alice", "uid": 10042, "gid": 10042, "home": "/home/alice"}
 
@@ -182,7 +94,7 @@ def test_uid_from_restuser_when_state_has_none(tmp_path):
     assert spawner.get_state()["user_id"] == 10042
 
 
-def test_no_account_refuses_clearly(tmp_path):
+def test_no_account_refuses_clearly(make_spawner, tmp_path):
     sock = tmp_path / "restuser.sock"
 
     async def go():
@@ -197,7 +109,7 @@ def test_no_account_refuses_clearly(tmp_path):
         asyncio.run(go())
 
 
-def test_restuser_down_refuses_clearly(tmp_path):
+def test_restuser_down_refuses_clearly(make_spawner, tmp_path):
     spawner = make_spawner(restuser_socket=str(tmp_path / "missing.sock"))
     with pytest.raises(SpawnRefused, match="restuser.*not answering"):
         start(spawner)
@@ -205,7 +117,7 @@ def test_restuser_down_refuses_clearly(tmp_path):
 
 
 @pytest.mark.parametrize("uid", [0, 999, 2001, 9999, 60000])
-def test_uids_outside_the_student_range_are_refused(uid):
+def test_uids_outside_the_student_range_are_refused(make_spawner, uid):
     spawner = make_spawner()
     spawner.load_state({"user_id": uid, "group_id": uid})
     with pytest.raises(SpawnRefused):
@@ -213,7 +125,7 @@ def test_uids_outside_the_student_range_are_refused(uid):
     assert spawner.docker.created == []
 
 
-def test_staff_run_as_their_fixed_uid():
+def test_staff_run_as_their_fixed_uid(make_spawner):
     spawner = make_spawner("ada", fixed_accounts={"ada": {"uid": 2001, "gid": 2001}})
     # Whatever the state says, a staff account's uid comes from the pillar.
     spawner.load_state({"user_id": 10005, "group_id": 10005})
@@ -223,14 +135,14 @@ def test_staff_run_as_their_fixed_uid():
     assert container["Dir"] == "/home/ada"
 
 
-def test_unsafe_names_are_refused():
+def test_unsafe_names_are_refused(make_spawner):
     spawner = make_spawner("john.smith")
     spawner.load_state({"user_id": 10001, "group_id": 10001})
     with pytest.raises(SpawnRefused, match="cannot be a system account"):
         start(spawner)
 
 
-def test_a_leftover_service_is_replaced():
+def test_a_leftover_service_is_replaced(make_spawner):
     docker = FakeDocker()
     docker.service = {"ID": "old0123456789"}
     spawner = make_spawner(docker=docker)
@@ -240,14 +152,14 @@ def test_a_leftover_service_is_replaced():
     assert methods.index("remove_service") < methods.index("create_service")
 
 
-def test_a_failed_task_fails_the_spawn():
+def test_a_failed_task_fails_the_spawn(make_spawner):
     spawner = make_spawner(docker=FakeDocker(state="failed"))
     spawner.load_state({"user_id": 10001, "group_id": 10001})
     with pytest.raises(SpawnRefused, match="could not start on node1: failed"):
         start(spawner)
 
 
-def test_a_rejected_task_fails_at_once_naming_node_image_and_reason():
+def test_a_rejected_task_fails_at_once_naming_node_image_and_reason(make_spawner):
     """SwarmSpawner would wait for start_timeout while swarm replaced the task."""
     docker = FakeDocker(state="rejected", err=f"No such image: {IMAGE}")
     spawner = make_spawner(docker=docker)
@@ -260,7 +172,7 @@ def test_a_rejected_task_fails_at_once_naming_node_image_and_reason():
     assert [m for m, _, _ in docker.calls].count("tasks") <= 2
 
 
-def test_server_address_is_the_running_tasks_own_ip():
+def test_server_address_is_the_running_tasks_own_ip(make_spawner):
     import asyncio
 
     spawner = make_spawner()
@@ -279,7 +191,7 @@ def test_server_address_is_the_running_tasks_own_ip():
     assert asyncio.run(spawner.get_ip_and_port()) == ("10.0.1.31", spawner.port)
 
 
-def test_servers_start_in_turn_and_the_queued_one_is_told():
+def test_servers_start_in_turn_and_the_queued_one_is_told(make_spawner):
     """concurrent_starts=1: the second start waits until the first server's port answers."""
     events = []
 
@@ -310,7 +222,7 @@ def test_servers_start_in_turn_and_the_queued_one_is_told():
     assert "Starting Jupyter" in messages
 
 
-def test_auto_limit_is_the_workers_cores_and_falls_back_to_two():
+def test_auto_limit_is_the_workers_cores_and_falls_back_to_two(make_spawner):
     class NodesDocker(FakeDocker):
         def __init__(self, nodes):
             super().__init__()

@@ -3,7 +3,7 @@
 import re
 import subprocess
 
-from tests.conftest import REPO
+from tests.common.paths import REPO
 
 CODE = re.compile(r"\.(py|sls|jinja|yaml|yml|service|conf|sh)$|(^|/)Dockerfile$")
 

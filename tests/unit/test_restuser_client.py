@@ -16,8 +16,8 @@ import time
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
-from tests.rawsocket import raw_request as raw
+from tests.common.loaders import load
+from tests.common.rawsocket import raw_request as raw
 
 restuser = load("salt/restuser/files/restuser.py")
 module = load("_modules/restuser.py", {"__opts__": {}})

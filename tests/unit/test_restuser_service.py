@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 restuser = load("salt/restuser/files/restuser.py")
 pillar = load("_pillar/jupyterhub_deploy.py")

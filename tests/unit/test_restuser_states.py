@@ -4,9 +4,9 @@ import jinja2
 import pytest
 import yaml
 
-from tests.conftest import REPO
-from tests.loaders import load
-from tests.sites import minion_pillar
+from tests.common.loaders import load
+from tests.common.paths import REPO
+from tests.common.sites import minion_pillar
 
 restuser = load("salt/restuser/files/restuser.py")
 module = load("_modules/restuser.py", {"__opts__": {}})

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.conftest import REPO
+from tests.common.paths import REPO
 
 _spec = importlib.util.spec_from_file_location(
     "jhd_safe_writing", REPO / "salt/images/files/singleuser/jhd_safe_writing.py"

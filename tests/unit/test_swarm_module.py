@@ -7,7 +7,7 @@ engine is exercised by the lab's fault tests (tests/e2e/test_fault_nodes.py).
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 HOSTS = {"hub.example.edu": "10.0.0.10", "node1.example.edu": "10.0.0.11"}
 swarm = load("_modules/swarm.py", {"__pillar__": {"hosts": HOSTS}})

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.loaders import load
+from tests.common.loaders import load
 
 TOKEN = {"hub": {"token": "SWMTKN-1-x", "managers": ["10.0.0.10:2377"]}}
 

@@ -9,7 +9,7 @@ import importlib.util
 import salt.config
 import salt.loader
 
-from tests.conftest import REPO
+from tests.common.paths import REPO
 
 
 def load(relpath, dunders=None):

@@ -12,7 +12,7 @@ import uuid
 import requests
 import websocket
 
-from tests.e2e.conftest import HTTPS_PORT
+from tests.common.lab import HTTPS_PORT
 
 BASE = f"https://localhost:{HTTPS_PORT}"
 WSS = f"wss://localhost:{HTTPS_PORT}"
