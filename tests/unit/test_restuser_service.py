@@ -56,8 +56,13 @@ def test_unsafe_names_are_400(name):
     assert status_of(restuser.check_name, name) == 400
 
 
-def test_the_name_pattern_is_the_pillar_validators():
-    assert restuser.NAME_RE.pattern == pillar.USERNAME_RE.pattern.strip("^$")
+def test_the_name_pattern_is_the_pillar_validators_and_the_hubs():
+    """Debian's useradd rule, in three runtimes that cannot import each other (restuser under
+    the host's python3, the ext_pillar on the master, the hub image): kept identical here."""
+    from jupyterhub_deploy.restuser import SAFE_NAME_RE
+
+    patterns = {restuser.NAME_RE.pattern, SAFE_NAME_RE.pattern.strip("^$")}
+    assert patterns == {pillar.USERNAME_RE.pattern.strip("^$")}
 
 
 # --- uids ----------------------------------------------------------------------------------
