@@ -170,10 +170,22 @@ def check_site(config, errors):
     _check_ca_certs(config["images"]["extra_ca_certs"], errors)
     _check_cull(config, errors)
     _check_dashboard(config, errors)
+    _check_containment_allow(config["swarm"]["containment_allow"], errors)
     if config["proxy"]["tls"]["source"] == "pillar" and not config["proxy"]["tls"]["certificate"]:
         errors.append("'proxy:tls:certificate' must be set when 'proxy:tls:source' is pillar")
     if config["auth"]["type"] == "google" and not config["auth"]["google"]["client_id"]:
         errors.append("'auth:google:client_id' must be set when 'auth:type' is google")
+
+
+def _check_containment_allow(allow, errors):
+    for entry in allow:
+        try:
+            ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            errors.append(
+                f"'swarm:containment_allow': {entry!r} is not an address or network "
+                "(10.20.0.5, 10.20.0.0/24, 2001:db8::/64)"
+            )
 
 
 def _check_backup(config, errors):

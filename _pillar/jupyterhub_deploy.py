@@ -27,6 +27,7 @@ This file merges and derives; the checks (per key, whole site, secrets) are in
 
 import copy
 import importlib.util
+import ipaddress
 import os
 import typing
 
@@ -198,11 +199,15 @@ def _add_image_names(config):
 
 
 def _add_containment(config):
-    """``swarm:containment_blocked``: the addresses student containers may not reach (the
-    hub's and the nodes'; salt/swarm/containment.sls)."""
-    roles, hosts = config["roles"], config["hosts"]
+    """``swarm:containment_blocked``: the addresses student containers may not reach at all
+    (the hub's and the nodes'), and ``swarm:containment_allow`` as networks
+    (salt/swarm/containment.sls)."""
+    roles, hosts, swarm = config["roles"], config["hosts"], config["swarm"]
     blocked = [hosts[roles["hub"]]] + [hosts[node] for node in roles["nodes"]]
-    config["swarm"]["containment_blocked"] = sorted(set(blocked))
+    swarm["containment_blocked"] = sorted(set(blocked))
+    swarm["containment_allow"] = [
+        str(ipaddress.ip_network(str(entry), strict=False)) for entry in swarm["containment_allow"]
+    ]
 
 
 def salt_settings(roles, config):

@@ -39,6 +39,10 @@ swarm:
   network: jupyterhub
   # Address the manager advertises; null: the hub's address above.
   advertise_address: null
+  # Private addresses or networks student servers may reach besides DNS, the internet and
+  # the proxy's 80/443 (everything else private or link-local is dropped), e.g. a licence
+  # server: [10.20.0.5, 10.30.0.0/24].
+  containment_allow: []
 
 registry:
   # Port of the image registry on the hub (reached by the nodes).
@@ -56,6 +60,9 @@ users:
   students:
     - alan
     - grace
+  # Names never handed to a student, added to the built-in list (root, Debian's system
+  # accounts and groups, our services: salt/users/defaults.yaml); a site can only add.
+  reserved_names: []
   # uid range restuser allocates from.
   student_uid_min: 10000
   student_uid_max: 59999

@@ -1,6 +1,7 @@
-# A node (or the single host): student containers may not reach the hub and the nodes on
-# the private network (salt master, registry, sshd, Docker's swarm ports). The proxy, the
-# site's public face, stays reachable. docs/security.md has the whole picture.
+# A node (or the single host): student containers reach DNS, the internet, the proxy's web
+# ports and the site's swarm:containment_allow; never the hub and the nodes (salt master,
+# registry, sshd, Docker's swarm ports), nor anything else private or link-local (a cloud's
+# metadata service). docs/security.md has the whole picture.
 include:
   - docker
 
@@ -15,7 +16,10 @@ swarm-containment-addresses:
     - name: /etc/default/jhd-containment
     - mode: '0644'
     # The hub's and the nodes' addresses (the ext_pillar's swarm:containment_blocked).
-    - contents: BLOCKED="{{ pillar.swarm.containment_blocked | join(' ') }}"
+    - contents: |
+        BLOCKED="{{ pillar.swarm.containment_blocked | join(' ') }}"
+        PROXY="{{ pillar.hosts[pillar.roles.proxy] }}"
+        ALLOW="{{ pillar.swarm.containment_allow | join(' ') }}"
 
 swarm-containment-unit:
   file.managed:

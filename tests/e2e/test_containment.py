@@ -8,6 +8,8 @@ student would try it.
 """
 
 import json
+import subprocess
+import urllib.parse
 
 import pytest
 
@@ -16,6 +18,10 @@ from tests.common.lab import SITE
 
 HUB = SITE["hosts"]["hub"]
 NODES = [SITE["hosts"][n] for n in SITE["roles"]["nodes"]]
+PROXY = SITE["hosts"][SITE["roles"]["proxy"]]
+# The lab's stand-in for Google, another private address on the lab network.
+STANDIN = urllib.parse.urlsplit(SITE["auth"]["google"]["token_url"]).hostname
+METADATA = "169.254.169.254"
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +92,101 @@ for host, port in {targets!r}:
 print(json.dumps({{"reached": reached, "docker_socket": os.path.exists("/var/run/docker.sock")}}))
 """)  # fmt: skip
     assert result == {"reached": [], "docker_socket": False}
+
+
+@pytest.fixture(scope="module")
+def beyond_the_nodes(lab):
+    """What lies beyond a node on a real site, made by this test on the lab network: a
+    private service (a backup host, a campus server) and a cloud's metadata service at
+    169.254.169.254, which every node routes to it as a cloud routes it to its own. Both
+    answer HTTP on port 80. Yields the private service's address."""
+    name = "jhd-test-beyond"
+    node = f"jhd-{SITE['roles']['nodes'][0]}"
+
+    def inspect(fmt, container):
+        docker = ["docker", "inspect", "-f", fmt, container]
+        return subprocess.run(docker, capture_output=True, text=True, check=True).stdout.strip()
+
+    network = inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", node)
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--network", network, "--cap-add", "NET_ADMIN",
+         "--entrypoint", "sh", inspect("{{.Config.Image}}", node), "-c",
+         f"ip addr add {METADATA}/32 dev eth0 && exec python3 -m http.server 80"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    address = inspect("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
+    for node in SITE["roles"]["nodes"]:
+        lab.exec(node, "ip", "route", "replace", f"{METADATA}/32", "via", address)
+    try:
+        yield address
+    finally:
+        for node in SITE["roles"]["nodes"]:
+            lab.exec(node, "ip", "route", "del", f"{METADATA}/32", check=False)
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def reachable(student, targets):
+    """Which ``(host, port)`` of ``targets`` accept a TCP connection from the kernel."""
+    return {tuple(t) for t in run(student, f"""
+import json, socket
+reached = []
+for host, port in {targets!r}:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        reached.append((host, port))
+    except OSError:
+        pass
+print(json.dumps(reached))
+""")}  # fmt: skip
+
+
+def test_only_the_proxy_s_web_ports_dns_and_the_internet_are_allowed(pair, beyond_the_nodes):
+    """Issue #18: containment was a deny list of the site's own hosts; the metadata
+    address, the rest of the private network and the proxy's sshd were open."""
+    private = [(beyond_the_nodes, 80), (METADATA, 80), (STANDIN, 8088), (PROXY, 22)]
+    allowed = [(PROXY, 443), (PROXY, 80)]
+    assert reachable(pair["alice"], private + allowed) == set(allowed)
+
+
+def test_a_student_can_still_download_from_the_package_index(pair):
+    result = run(pair["alice"], """
+import json, subprocess, tempfile
+with tempfile.TemporaryDirectory() as into:
+    pip = subprocess.run(["pip", "download", "--no-deps", "-d", into, "six"],
+                         capture_output=True, text=True)
+print(json.dumps([pip.returncode, pip.stderr[-500:]]))
+""")  # fmt: skip
+    assert result[0] == 0, result[1]
+
+
+def test_the_site_s_allow_list_opens_one_private_address(lab, pair, beyond_the_nodes):
+    """swarm:containment_allow (a campus licence server): written as salt writes it, then
+    salt's own file put back."""
+    nodes = SITE["roles"]["nodes"]
+    for node in nodes:
+        conf = lab.exec(node, "cat", "/etc/default/jhd-containment").stdout
+        assert 'ALLOW=""' in conf
+        lab.exec(node, "sh", "-c", f"sed -i 's|^ALLOW=.*|ALLOW=\"{beyond_the_nodes}/32\"|' "
+                 "/etc/default/jhd-containment && jhd-containment ensure")  # fmt: skip
+    try:
+        targets = [(beyond_the_nodes, 80), (METADATA, 80)]
+        assert reachable(pair["alice"], targets) == {(beyond_the_nodes, 80)}
+    finally:
+        assert lab.salt("-N", "nodes", "state.apply", "swarm.containment")
+    assert reachable(pair["alice"], targets) == set()
+
+
+def test_ipv6_is_closed_to_student_containers(lab):
+    """Docker gives containers on these networks no IPv6; should a site turn it on, the
+    nodes drop what a student container sends to link-local, private and multicast IPv6
+    and to the node itself (ip6tables, as for IPv4)."""
+    for node in SITE["roles"]["nodes"]:
+        forward = lab.exec(node, "ip6tables", "-S", "JHD-STUDENTS-FWD").stdout
+        for network in ("fe80::/10", "fc00::/7", "ff00::/8"):
+            assert f"-A JHD-STUDENTS-FWD -d {network} -j DROP" in forward
+        incoming = lab.exec(node, "ip6tables", "-S", "INPUT").stdout
+        assert "-A INPUT -i docker_gwbridge -j JHD-STUDENTS-IN" in incoming
 
 
 def test_the_hub_api_answers_only_for_the_students_own_token(pair):

@@ -288,3 +288,10 @@ def test_a_reserved_name_that_is_no_user_name_is_refused():
     pillar = site_pillar()
     pillar["users"]["reserved_names"] = ["Bad Name"]
     assert "'users:reserved_names': 'Bad Name' is not a user name" in errors_of(HUB, pillar)
+
+
+def test_a_containment_allow_entry_that_is_no_network_is_refused():
+    pillar = site_pillar()
+    pillar["swarm"] = {"containment_allow": ["10.20.0.5", "campus-licence.example.edu"]}
+    message = errors_of(HUB, pillar)
+    assert "'swarm:containment_allow': 'campus-licence.example.edu' is not an address" in message
