@@ -143,27 +143,81 @@ def network(name):
         attrs = _client().networks.get(name).attrs
     except docker.errors.NotFound:
         return None
+    pools = (attrs.get("IPAM") or {}).get("Config") or [{}]
     return {
         "name": attrs["Name"],
         "driver": attrs["Driver"],
         "scope": attrs["Scope"],
         "attachable": bool(attrs.get("Attachable")),
+        "subnet": pools[0].get("Subnet"),
+        "ip_range": pools[0].get("IPRange"),
     }
 
 
-def create_network(name):
+def create_network(name, subnet, ip_range):
     """
     Create the attachable overlay network ``name``, shared by the hub's container and the
-    student servers.
+    student servers, on ``subnet``; swarm allocates addresses from ``ip_range`` only.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt hub swarm.create_network jupyterhub
+        salt hub swarm.create_network jupyterhub 10.213.0.0/16 10.213.128.0/17
     """
-    _client().networks.create(name, driver="overlay", attachable=True, scope="swarm")
+    ipam = docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet=subnet, iprange=ip_range)]
+    )
+    _client().networks.create(name, driver="overlay", attachable=True, scope="swarm", ipam=ipam)
     return network(name)
+
+
+def network_users(name):
+    """
+    What uses the network ``name``: the swarm services attached to it, and this host's
+    containers (``{"services": [...], "containers": [...]}``), or ``None`` without it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.network_users jupyterhub
+    """
+    client = _client()
+    try:
+        net = client.networks.get(name)
+    except docker.errors.NotFound:
+        return None
+    services = [
+        service.name
+        for service in client.services.list()
+        if any(
+            attached.get("Target") in (net.id, name)
+            for attached in service.attrs["Spec"].get("TaskTemplate", {}).get("Networks", [])
+        )
+    ]
+    containers = sorted((net.attrs.get("Containers") or {}).values(), key=lambda c: c["Name"])
+    return {
+        "services": sorted(services),
+        "containers": [c["Name"] for c in containers if not c["Name"].endswith("-endpoint")],
+    }
+
+
+def remove_network(name, disconnect=()):
+    """
+    Remove the network ``name`` after disconnecting this host's containers ``disconnect``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub swarm.remove_network jupyterhub disconnect='[jupyterhub]'
+    """
+    net = _client().networks.get(name)
+    for container in disconnect:
+        net.disconnect(container, force=True)
+    net.remove()
+    return True
 
 
 def _minion_of(attrs):

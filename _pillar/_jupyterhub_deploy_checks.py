@@ -171,6 +171,7 @@ def check_site(config, errors):
     _check_cull(config, errors)
     _check_dashboard(config, errors)
     _check_containment_allow(config["swarm"]["containment_allow"], errors)
+    _check_overlay_subnet(config, errors)
     if config["proxy"]["tls"]["source"] == "pillar" and not config["proxy"]["tls"]["certificate"]:
         errors.append("'proxy:tls:certificate' must be set when 'proxy:tls:source' is pillar")
     if config["auth"]["type"] == "google" and not config["auth"]["google"]["client_id"]:
@@ -186,6 +187,24 @@ def _check_containment_allow(allow, errors):
                 f"'swarm:containment_allow': {entry!r} is not an address or network "
                 "(10.20.0.5, 10.20.0.0/24, 2001:db8::/64)"
             )
+
+
+def _check_overlay_subnet(config, errors):
+    try:
+        subnet = ipaddress.IPv4Network(str(config["swarm"]["overlay_subnet"]))
+    except ValueError:
+        errors.append("'swarm:overlay_subnet' must be an IPv4 network like 10.213.0.0/16")
+        return
+    if subnet.prefixlen > 22:
+        errors.append("'swarm:overlay_subnet' needs at least a /22 (a class's servers)")
+    hosts = config["hosts"] if isinstance(config["hosts"], dict) else {}
+    for name, address in hosts.items():
+        try:
+            inside = ipaddress.ip_address(str(address)) in subnet
+        except ValueError:
+            continue  # reported by the host checks
+        if inside:
+            errors.append(f"'swarm:overlay_subnet' {subnet} contains host {name} ({address})")
 
 
 def _check_backup(config, errors):

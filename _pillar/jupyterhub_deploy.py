@@ -200,14 +200,20 @@ def _add_image_names(config):
 
 def _add_containment(config):
     """``swarm:containment_blocked``: the addresses student containers may not reach at all
-    (the hub's and the nodes'), and ``swarm:containment_allow`` as networks
-    (salt/swarm/containment.sls)."""
+    (the hub's and the nodes'), ``swarm:containment_allow`` as networks
+    (salt/swarm/containment.sls), the overlay's ``overlay_ip_range`` and the hub's
+    ``hub_overlay_address`` on it."""
     roles, hosts, swarm = config["roles"], config["hosts"], config["swarm"]
     blocked = [hosts[roles["hub"]]] + [hosts[node] for node in roles["nodes"]]
     swarm["containment_blocked"] = sorted(set(blocked))
     swarm["containment_allow"] = [
         str(ipaddress.ip_network(str(entry), strict=False)) for entry in swarm["containment_allow"]
     ]
+    # The overlay: swarm allocates from its upper half only; the hub's address is fixed in
+    # the lower (swarm:overlay_subnet's comment says why).
+    subnet = ipaddress.IPv4Network(swarm["overlay_subnet"])
+    swarm["overlay_ip_range"] = str(list(subnet.subnets(prefixlen_diff=1))[1])
+    swarm["hub_overlay_address"] = str(subnet[2])
 
 
 def salt_settings(roles, config):

@@ -114,16 +114,25 @@ def _settled(current, wait=30, interval=2):
     return current
 
 
-def network(name):
-    """
-    The attachable overlay network ``name`` exists (created on the manager).
+def _ended(ret, result, comment):
+    ret["result"], ret["comment"] = result, comment
+    return ret
 
-    An existing network of another kind is reported, never removed: student servers may be
-    attached to it.
+
+def network(name, subnet, ip_range, hub_container="jupyterhub"):
+    """
+    The attachable overlay network ``name`` exists on ``subnet``, swarm allocating from
+    ``ip_range`` (created on the manager).
+
+    A network of another kind is reported, never removed. One on other addresses (made
+    before the hub's address was fixed, issue #18) is made again when only the hub's
+    container uses it (docker_container then reattaches it); while students' servers use
+    it, the state fails naming them: they must be stopped first.
     """
     ret = _ret(name)
     current = __salt__["swarm.network"](name)
     wanted = {"driver": "overlay", "scope": "swarm", "attachable": True}
+    addresses = {"subnet": subnet, "ip_range": ip_range}
     if current is not None:
         differs = {k: current[k] for k in wanted if current[k] != wanted[k]}
         if differs:
@@ -132,14 +141,33 @@ def network(name):
                 f"network {name} exists with {differs}, not an attachable overlay: "
                 "remove it by hand once no container uses it"
             )
-        else:
-            ret["comment"] = f"network {name} is an attachable overlay"
+            return ret
+        if all(current.get(k) == v for k, v in addresses.items()):
+            ret["comment"] = f"network {name} is an attachable overlay on {subnet}"
+            return ret
+        users = __salt__["swarm.network_users"](name)
+        others = users["services"] + [c for c in users["containers"] if c != hub_container]
+        if others:
+            return _ended(
+                ret,
+                False,
+                f"network {name} is on {current.get('subnet')}, not {subnet}, and cannot be "
+                f"made again while these use it: {', '.join(others)}. Stop the students' "
+                "servers (hub admin page, or salt-run jupyterhub.drain on every node) and "
+                "apply again.",
+            )
+        if __opts__["test"]:
+            return _ended(ret, None, f"would make network {name} again on {subnet}")
+        __salt__["swarm.remove_network"](name, users["containers"])
+        __salt__["swarm.create_network"](name, subnet, ip_range)
+        ret["changes"] = {"network": f"{name} made again on {subnet} (was {current['subnet']})"}
+        ret["comment"] = f"network {name} made again on {subnet}"
         return ret
     if __opts__["test"]:
         ret["result"] = None
         ret["comment"] = f"would create the attachable overlay network {name}"
         return ret
-    __salt__["swarm.create_network"](name)
-    ret["changes"] = {"network": f"{name} created (attachable overlay)"}
+    __salt__["swarm.create_network"](name, subnet, ip_range)
+    ret["changes"] = {"network": f"{name} created (attachable overlay on {subnet})"}
     ret["comment"] = f"network {name} created"
     return ret

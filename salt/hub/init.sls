@@ -53,8 +53,11 @@ jupyterhub:
     - port_bindings:
       - {{ hub_address }}:{{ hub.port }}:{{ hub.port }}
       - 127.0.0.1:{{ hub.api_port }}:8081
+    # Its own address on the overlay, where servers reach its API (not a name, which any
+    # container could take: issue #18).
     - networks:
-      - {{ pillar.swarm.network }}
+      - {{ pillar.swarm.network }}:
+        - ipv4_address: {{ pillar.swarm.hub_overlay_address }}
     # After a host restart dockerd re-attaches the running container to the overlay a
     # little later; dockermod's network comparison crashes in that window: try again.
     - retry:

@@ -12,5 +12,7 @@ swarm-manager:
 swarm-network:
   swarm.network:
     - name: {{ pillar.swarm.network }}
+    - subnet: {{ pillar.swarm.overlay_subnet }}
+    - ip_range: {{ pillar.swarm.overlay_ip_range }}
     - require:
       - swarm: swarm-manager

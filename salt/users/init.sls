@@ -1,12 +1,21 @@
 # Staff accounts with fixed uids on every host; the home skeleton restuser copies (hub).
 {%- set roles = pillar.minion_roles %}
+{%- set staff_logins = '/var/lib/jhd-staff' %}
 include:
   # The ssh group staff are in (sshd allows it).
   - common
-{%- if 'node' in roles and 'hub' not in roles %}
-  # Homes live on the hub's NFS export: mount it before creating anything under /home.
-  - nfs.client
-{%- endif %}
+
+# Staff log in (ssh keys, dotfiles) from a home on each host's own disk: /home is the hub's
+# NFS export, which a node's root can write as any uid (sec=sys), so a key or a .bashrc
+# planted there must open nothing (issue #18). Their work, and their server's home, is
+# /home/<name> as for students.
+staff-login-homes:
+  file.directory:
+    - name: {{ staff_logins }}
+    - user: root
+    - group: root
+    - mode: '0755'
+    - makedirs: true
 
 {%- for name, account in pillar.users.staff | dictsort %}
 staff-{{ name }}:
@@ -19,22 +28,44 @@ staff-{{ name }}:
     - uid: {{ account.uid }}
     - gid: {{ account.uid }}
     - shell: /bin/bash
-    - home: /home/{{ name }}
-    - createhome: {{ 'hub' in roles or 'node' not in roles }}
+    - home: {{ staff_logins }}/{{ name }}
+    - createhome: true
     - optional_groups:
       - {{ pillar.common.ssh_group }}
     - require:
       - group: staff-{{ name }}
       - group: ssh-group
-{%-   if 'node' in roles and 'hub' not in roles %}
-      - sls: nfs.client
+      - file: staff-login-homes
+
+# Also for an account that had its home in /home before (user.present does not create it).
+staff-{{ name }}-login-home:
+  file.directory:
+    - name: {{ staff_logins }}/{{ name }}
+    - user: {{ name }}
+    - group: {{ name }}
+    - mode: '0700'
+    - require:
+      - user: staff-{{ name }}
+{%-   if 'hub' in roles %}
+
+# The home of their server and their work, on the NFS export like the students'.
+staff-{{ name }}-home:
+  file.directory:
+    - name: /home/{{ name }}
+    - user: {{ name }}
+    - group: {{ name }}
+    - mode: '0700'
+    - require:
+      - user: staff-{{ name }}
 {%-   endif %}
 {%-   if account.get('ssh_keys') %}
+
+staff-{{ name }}-ssh-keys:
   ssh_auth.manage:
     - user: {{ name }}
     - ssh_keys: {{ account.ssh_keys | json }}
     - require:
-      - user: staff-{{ name }}
+      - file: staff-{{ name }}-login-home
 {%-   endif %}
 {%- endfor %}
 

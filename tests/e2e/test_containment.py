@@ -7,6 +7,7 @@ Everything is checked from inside alice's server, with code run in her kernel, a
 student would try it.
 """
 
+import ipaddress
 import json
 import subprocess
 import urllib.parse
@@ -187,6 +188,61 @@ def test_ipv6_is_closed_to_student_containers(lab):
             assert f"-A JHD-STUDENTS-FWD -d {network} -j DROP" in forward
         incoming = lab.exec(node, "ip6tables", "-S", "INPUT").stdout
         assert "-A INPUT -i docker_gwbridge -j JHD-STUDENTS-IN" in incoming
+
+
+@pytest.fixture
+def rogue_hub(lab):
+    """What a compromised node can start: a container on the attachable overlay with the
+    network alias `jupyterhub`, answering on the hub API's port (made by this test)."""
+    node = SITE["roles"]["nodes"][0]
+    image = lab.salt("hub", "pillar.get", "images:names:singleuser", "unmask=True")["hub"]
+    lab.exec(node, "docker", "rm", "-f", "jhd-test-rogue", check=False)
+    network = SITE.get("swarm", {}).get("network", "jupyterhub")
+    lab.exec(node, "docker", "run", "-d", "--name", "jhd-test-rogue", "--network", network,
+             "--network-alias", "jupyterhub", "--user", "65534", "--entrypoint", "python3",
+             image, "-m", "http.server", "8081")  # fmt: skip
+    try:
+        yield
+    finally:
+        lab.exec(node, "docker", "rm", "-f", "jhd-test-rogue", check=False)
+
+
+def test_a_container_aliased_jupyterhub_on_a_node_gets_no_api_call(pair, rogue_hub):
+    """Issue #18 item 6: servers found the hub API by the name `jupyterhub`, which any
+    container on the overlay can take as an alias; their token went to whichever answered.
+    They use the hub container's own overlay address, which swarm gives no one else."""
+    result = run(pair["bob"], """
+import json, os, urllib.parse, urllib.request
+api = os.environ["JUPYTERHUB_API_URL"]
+answers = []
+for _ in range(20):
+    try:
+        with urllib.request.urlopen(api + "/", timeout=5) as response:
+            answers.append("hub" if "version" in json.load(response) else "other")
+    except Exception as exc:
+        answers.append(type(exc).__name__)
+print(json.dumps({"host": urllib.parse.urlsplit(api).hostname, "answers": answers}))
+""")  # fmt: skip
+    assert result["host"] != "jupyterhub"
+    assert result["answers"] == ["hub"] * 20
+
+
+def test_a_node_cannot_claim_the_hub_s_overlay_address(lab):
+    """Swarm's manager gives an address to one container at a time: a node's claim of the
+    hub's fails (a free one next to it, the control, is given)."""
+    node = SITE["roles"]["nodes"][0]
+    address = lab.salt("hub", "pillar.get", "swarm:hub_overlay_address", "unmask=True")["hub"]
+    network = SITE.get("swarm", {}).get("network", "jupyterhub")
+
+    def claim(ip):
+        return lab.exec(node, "docker", "run", "--rm", "--network", network, "--ip", ip,
+                        "jupyterhub-deploy/debian:bookworm", "true", check=False)  # fmt: skip
+
+    taken = claim(address)
+    assert taken.returncode != 0, taken.stdout
+    print("the node's claim:", taken.stderr.strip().splitlines()[0])
+    free = str(ipaddress.ip_address(address) + 48)
+    assert claim(free).returncode == 0
 
 
 def test_the_hub_api_answers_only_for_the_students_own_token(pair):

@@ -65,6 +65,21 @@ def test_only_staff_and_root_may_ssh_in_not_a_student_with_their_own_key(lab, ca
     print("alice's shell on the hub:", shell)
 
 
+def test_a_node_cannot_give_itself_a_staff_login_through_the_shared_homes(lab):
+    """Issue #18 item 6: /home is the hub's NFS export, which a node's root writes as any uid
+    (sec=sys). Staff log in with keys and dotfiles from a home on each host's own disk, so
+    a key planted in /home/<staff>/.ssh from a node opens nothing (the lab shares /home
+    through a Docker volume, its stand-in for NFS)."""
+    staff = next(iter(SITE["users"]["staff"]))
+    node = SITE["roles"]["nodes"][0]
+    planted = lab.exec(node, "sh", "-c", SSH_TRY.replace('home=$(getent passwd "$1" | cut -d: -f6)',
+                       'home=/home/$1'), "sh", staff, HUB_ADDRESS).stdout.strip()  # fmt: skip
+    assert planted == "refused"
+    for host in ("hub", node):
+        home = lab.exec(host, "getent", "passwd", staff).stdout.strip().split(":")[5]
+        assert not home.startswith("/home/"), (host, home)
+
+
 def test_a_cloud_image_s_sshd_drop_in_does_not_turn_passwords_back_on(lab):
     """Issue #20: sshd keeps the first value it reads; a cloud image's 50-cloud-init.conf
     (PasswordAuthentication yes) sorted before our drop-in and won."""

@@ -89,7 +89,8 @@ def test_hub_and_proxy(example):
     c = configured(example)
     assert c.JupyterHub.bind_url == "http://0.0.0.0:8000"
     assert c.JupyterHub.hub_ip == "0.0.0.0"
-    assert c.JupyterHub.hub_connect_ip == "jupyterhub"
+    # Issue #18 item 6: not the name `jupyterhub`, which a node's container could take.
+    assert c.JupyterHub.hub_connect_ip == "10.213.0.2"
     assert c.JupyterHub.db_url == "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
     assert c.JupyterHub.cookie_secret == bytes.fromhex(example["hub"]["cookie_secret"])
     assert c.JupyterHub.cleanup_servers is False

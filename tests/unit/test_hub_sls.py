@@ -49,7 +49,8 @@ def test_init_sls():
     assert container["port_bindings"] == ["10.0.0.10:8000:8000", "127.0.0.1:8081:8081"]
     assert "/run/restuser:/run/restuser:rw" in container["binds"]
     assert "/var/run/docker.sock:/var/run/docker.sock:rw" in container["binds"]
-    assert container["networks"] == ["jupyterhub"]
+    # A fixed overlay address, where servers reach the API (issue #18 item 6).
+    assert container["networks"] == [{"jupyterhub": [{"ipv4_address": "10.213.0.2"}]}]
     settings = dict(
         pair for item in states["hub-settings"]["file.serialize"] for pair in item.items()
     )

@@ -295,3 +295,17 @@ def test_a_containment_allow_entry_that_is_no_network_is_refused():
     pillar["swarm"] = {"containment_allow": ["10.20.0.5", "campus-licence.example.edu"]}
     message = errors_of(HUB, pillar)
     assert "'swarm:containment_allow': 'campus-licence.example.edu' is not an address" in message
+
+
+@pytest.mark.parametrize(
+    "subnet, words",
+    [
+        ("10.0.0.0/16", "10.0.0.0/16 contains host hub.example.edu (10.0.0.10)"),
+        ("10.213.0.0/24", "needs at least a /22"),
+        ("10.213.0.1/16", "must be an IPv4 network"),
+    ],
+)
+def test_an_overlay_subnet_that_holds_a_host_or_is_too_small_is_refused(subnet, words):
+    pillar = site_pillar()
+    pillar["swarm"] = {"overlay_subnet": subnet}
+    assert f"'swarm:overlay_subnet' {words}" in errors_of(HUB, pillar)

@@ -190,3 +190,10 @@ def test_a_malformed_rule_names_the_file_and_key(tmp_path, rule):
     folder = concern(tmp_path, "demo: {port: 1}\n", f"demo:port: {rule}\n")
     with pytest.raises(ValueError, match=r"demo/rules.yaml: bad rule for 'demo:port'"):
         deploy.load_defaults(str(folder))
+
+
+def test_the_hub_s_overlay_address_lies_outside_what_swarm_hands_out():
+    swarm = deploy.build("hub.example.edu", site_pillar(), DEFAULTS)["swarm"]
+    assert swarm["overlay_subnet"] == "10.213.0.0/16"
+    assert swarm["overlay_ip_range"] == "10.213.128.0/17"
+    assert swarm["hub_overlay_address"] == "10.213.0.2"

@@ -19,7 +19,7 @@ DATA_DIR = "/srv/jupyterhub"
 IMAGE_RECORD = "singleuser-image.json"
 RESTUSER_SOCKET = "/run/restuser/restuser.sock"
 EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
-# The hub container's name: servers on the overlay network reach the hub by it.
+# The hub container's name (salt/hub/init.sls).
 HUB_CONTAINER = "jupyterhub"
 SINGLEUSER_PORT = 8888
 PROXY_PID_FILE = "/dev/shm/jupyterhub-proxy.pid"
@@ -183,10 +183,12 @@ def configure(c, settings):
     c.JupyterHub.bind_url = f"http://0.0.0.0:{int(hub['port'])}"
     # The hub API listens on every interface of the container: the overlay network, and
     # the hub host's loopback where salt/hub/init.sls publishes it for salt's client
-    # (_modules/jupyterhub.py). Servers find it by container name.
+    # (_modules/jupyterhub.py). Servers find it by its fixed overlay address, not by its
+    # name, which any container a node starts on the overlay could take as an alias and
+    # so collect the tokens servers send (issue #18).
     c.JupyterHub.hub_ip = "0.0.0.0"
     c.JupyterHub.hub_port = 8081
-    c.JupyterHub.hub_connect_ip = HUB_CONTAINER
+    c.JupyterHub.hub_connect_ip = settings["swarm"]["hub_overlay_address"]
     c.JupyterHub.db_url = f"sqlite:///{DATA_DIR}/jupyterhub.sqlite"
     c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
     if hub.get("cookie_secret"):
