@@ -8,6 +8,7 @@ joining as a worker.
 """
 
 import logging
+import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -129,9 +130,16 @@ def leave(force=False):
     return _client().swarm.leave(force=force)
 
 
+def _named(name):
+    """Every network called exactly ``name``: swarm lets two share a name, e.g. while the
+    removal of one spreads and another is created."""
+    return [net for net in _client().networks.list(names=[name]) if net.name == name]
+
+
 def network(name):
     """
-    The swarm network ``name`` (driver, scope, attachable), or ``None`` when it is missing.
+    The swarm network ``name`` (driver, scope, attachable, subnet, ip_range, and how many
+    networks have that name), or ``None`` when it is missing.
 
     CLI Example:
 
@@ -139,10 +147,10 @@ def network(name):
 
         salt hub swarm.network jupyterhub
     """
-    try:
-        attrs = _client().networks.get(name).attrs
-    except docker.errors.NotFound:
+    found = _named(name)
+    if not found:
         return None
+    attrs = _client().api.inspect_network(found[0].id)
     pools = (attrs.get("IPAM") or {}).get("Config") or [{}]
     return {
         "name": attrs["Name"],
@@ -151,6 +159,7 @@ def network(name):
         "attachable": bool(attrs.get("Attachable")),
         "subnet": pools[0].get("Subnet"),
         "ip_range": pools[0].get("IPRange"),
+        "count": len(found),
     }
 
 
@@ -184,28 +193,29 @@ def network_users(name):
         salt hub swarm.network_users jupyterhub
     """
     client = _client()
-    try:
-        net = client.networks.get(name)
-    except docker.errors.NotFound:
+    nets = [client.api.inspect_network(net.id) for net in _named(name)]
+    if not nets:
         return None
+    ids = {net["Id"] for net in nets} | {name}
     services = [
         service.name
         for service in client.services.list()
         if any(
-            attached.get("Target") in (net.id, name)
+            attached.get("Target") in ids
             for attached in service.attrs["Spec"].get("TaskTemplate", {}).get("Networks", [])
         )
     ]
-    containers = sorted((net.attrs.get("Containers") or {}).values(), key=lambda c: c["Name"])
+    containers = {c["Name"] for net in nets for c in (net.get("Containers") or {}).values()}
     return {
         "services": sorted(services),
-        "containers": [c["Name"] for c in containers if not c["Name"].endswith("-endpoint")],
+        "containers": sorted(c for c in containers if not c.endswith("-endpoint")),
     }
 
 
-def remove_network(name, disconnect=()):
+def remove_network(name, disconnect=(), wait=60):
     """
-    Remove the network ``name`` after disconnecting this host's containers ``disconnect``.
+    Remove every network called ``name`` after disconnecting this host's containers
+    ``disconnect``, and wait (up to ``wait`` seconds) until swarm no longer lists one.
 
     CLI Example:
 
@@ -213,10 +223,17 @@ def remove_network(name, disconnect=()):
 
         salt hub swarm.remove_network jupyterhub disconnect='[jupyterhub]'
     """
-    net = _client().networks.get(name)
-    for container in disconnect:
-        net.disconnect(container, force=True)
-    net.remove()
+    for net in _named(name):
+        inspected = _client().api.inspect_network(net.id)
+        attached = {c["Name"] for c in (inspected.get("Containers") or {}).values()}
+        for container in set(disconnect) & attached:
+            net.disconnect(container, force=True)
+        net.remove()
+    deadline = time.monotonic() + wait
+    while _named(name):
+        if time.monotonic() > deadline:
+            raise CommandExecutionError(f"network {name} is still listed {wait}s after removal")
+        time.sleep(0.5)
     return True
 
 

@@ -142,7 +142,7 @@ def network(name, subnet, ip_range, hub_container="jupyterhub"):
                 "remove it by hand once no container uses it"
             )
             return ret
-        if all(current.get(k) == v for k, v in addresses.items()):
+        if current.get("count", 1) == 1 and all(current.get(k) == v for k, v in addresses.items()):
             ret["comment"] = f"network {name} is an attachable overlay on {subnet}"
             return ret
         users = __salt__["swarm.network_users"](name)
@@ -160,7 +160,10 @@ def network(name, subnet, ip_range, hub_container="jupyterhub"):
             return _ended(ret, None, f"would make network {name} again on {subnet}")
         __salt__["swarm.remove_network"](name, users["containers"])
         __salt__["swarm.create_network"](name, subnet, ip_range)
-        ret["changes"] = {"network": f"{name} made again on {subnet} (was {current['subnet']})"}
+        was = f"{current['count']} networks, " if current.get("count", 1) > 1 else ""
+        ret["changes"] = {
+            "network": f"{name} made again on {subnet} (was {was}{current['subnet']})"
+        }
         ret["comment"] = f"network {name} made again on {subnet}"
         return ret
     if __opts__["test"]:

@@ -164,6 +164,10 @@ spawner:
   http_timeout: 2m
   # Mount the nbgrader exchange (nfs:exchange_dir) into every student server.
   nbgrader_exchange: true
+  # Servers ignore the student's own ~/.jupyter config and server extensions (one web
+  # origin for all: docs/security.md). Instructors keep nbgrader settings in the course
+  # directory's nbgrader_config.py.
+  disable_user_config: true
 
 cull:
   # Stop idle servers: a beacon on the hub checks every `interval`, the master's reactor

@@ -58,6 +58,17 @@ def test_the_hub_refuses_at_login_every_name_restuser_refuses(example):
     authenticator.check_system_name("alice")
 
 
+def test_the_hub_knows_it_is_behind_https_and_servers_ignore_user_config(example, lab):
+    """Issue #18 item 3: the hub set _xsrf and the OAuth state cookie without Secure; a
+    student's own ~/.jupyter config or server extension could serve script on the hub's
+    origin."""
+    assert configured(example).JupyterHub.public_url == "https://hub.example.edu/"
+    c = configured(lab)
+    assert c.JupyterHub.public_url == "https://localhost:8443/"
+    assert c.JupyterHub.tornado_settings["xsrf_cookie_kwargs"] == {"secure": True}
+    assert c.SwarmSystemUserSpawner.disable_user_config is True
+
+
 def test_settings_are_plain_json_with_secrets(example):
     text = json.dumps(example)
     assert json.loads(text) == example

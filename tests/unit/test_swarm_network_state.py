@@ -32,9 +32,9 @@ def network(fake, test=False):
     return module.network("jupyterhub", SUBNET, RANGE)
 
 
-def overlay(subnet, ip_range=None):
+def overlay(subnet, ip_range=None, count=1):
     return {"driver": "overlay", "scope": "swarm", "attachable": True, "subnet": subnet,
-            "ip_range": ip_range}  # fmt: skip
+            "ip_range": ip_range, "count": count}  # fmt: skip
 
 
 def test_a_missing_network_is_created_on_its_subnet():
@@ -54,6 +54,15 @@ def test_a_network_on_docker_s_default_pool_used_only_by_the_hub_is_made_again()
     ret = network(fake)
     assert ret["result"] is True and "was 10.0.1.0/24" in ret["changes"]["network"]
     assert fake.calls == [("remove", ["jupyterhub"]), ("create", SUBNET, RANGE)]
+
+
+def test_two_networks_of_one_name_are_made_one_again():
+    """Swarm lists a removed network a little longer, and allows a second of the same name:
+    seen in the lab as "network jupyterhub is ambiguous"."""
+    fake = FakeDocker(overlay(SUBNET, RANGE, count=2), containers=())
+    ret = network(fake)
+    assert "was 2 networks" in ret["changes"]["network"]
+    assert fake.calls == [("remove", []), ("create", SUBNET, RANGE)]
 
 
 def test_while_servers_use_it_the_network_is_left_and_they_are_named():

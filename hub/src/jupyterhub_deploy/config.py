@@ -189,6 +189,12 @@ def configure(c, settings):
     c.JupyterHub.hub_ip = "0.0.0.0"
     c.JupyterHub.hub_port = 8081
     c.JupyterHub.hub_connect_ip = settings["swarm"]["hub_overlay_address"]
+    # The hub is reached only through nginx's HTTPS, but the requests reach it over http
+    # (nginx, then the hub's proxy): without its public URL it set the _xsrf and OAuth
+    # state cookies without Secure (issue #18). Its own cookies take Secure from the URL,
+    # the _xsrf cookie from its kwargs.
+    c.JupyterHub.public_url = public_url(settings) + "/"
+    c.JupyterHub.tornado_settings = {"xsrf_cookie_kwargs": {"secure": True}}
     c.JupyterHub.db_url = f"sqlite:///{DATA_DIR}/jupyterhub.sqlite"
     c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
     if hub.get("cookie_secret"):
@@ -270,6 +276,7 @@ def configure(c, settings):
         # nbgrader's shared exchange (the hub's NFS export, mounted on every node).
         exchange = settings["nfs"]["exchange_dir"]
         s.volumes = {exchange: {"bind": EXCHANGE_IN_CONTAINER, "mode": "rw"}}
+    s.disable_user_config = bool(spawner["disable_user_config"])
     # Students start in JupyterLab; /tree is Notebook 7's classic interface.
     s.default_url = "/lab"
     # Servers report their own activity (kernels, terminals) to the hub this often.
