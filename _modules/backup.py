@@ -147,7 +147,7 @@ def _trust_target_host(cfg, paths):
 # --- running duplicity, reporting --------------------------------------------------------
 
 
-def _execute(argv, env, log_fd):
+def _execute(argv, env, log_fd=None):
     """Run duplicity; a seam for the unit tests."""
     return subprocess.run(
         argv,
@@ -156,9 +156,17 @@ def _execute(argv, env, log_fd):
         text=True,
         errors="replace",
         env=env,
-        pass_fds=(log_fd,),
+        pass_fds=() if log_fd is None else (log_fd,),
         check=False,
     )
+
+
+def _version():
+    """The installed duplicity's (major, minor), asked once per minion process."""
+    if "backup.duplicity_version" not in __context__:
+        found = __utils__["backup_duplicity.version"](_execute)
+        __context__["backup.duplicity_version"] = found
+    return __context__["backup.duplicity_version"]
 
 
 def _duplicity(action, options, positional, target, paths, passphrase=None, archive_dir=None):
@@ -457,11 +465,7 @@ def restore(path, target, time=None, force=False):
     dest = __utils__["backup_restore.destination"](target, source, relative, bool(force))
     when = __utils__["backup_duplicity.duplicity_time"](time) if time is not None else None
     paths = _prepared(cfg)
-    options = []
-    if relative is not None:
-        options.append(f"--file-to-restore={relative}")
-    if when is not None:
-        options.append(f"--time={when}")
+    options = __utils__["backup_duplicity.restore_options"](relative, when, _version())
     with __utils__["backup_records.locked"](paths, "backup.restore"):
         encryption = __utils__["backup_gpg.encryption"](cfg, paths)
         __utils__["backup_gpg.require_secret"](encryption, "backup.restore")

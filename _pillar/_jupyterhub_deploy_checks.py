@@ -18,9 +18,12 @@ import urllib.parse
 
 # System user names: what useradd accepts on Debian, without dots or capitals.
 USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-# duplicity's backends that backup:target may name (duplicity 0.8, Debian 12).
-BACKUP_SCHEMES = {"file", "sftp", "scp", "rsync", "s3", "s3+http", "b2", "gs", "webdavs",
+# duplicity's backends that backup:target may name: those of both 0.8 (Debian 12) and 3.x
+# (Debian 13). 3.x dropped the boto2 ones; a site upgrading must move before it does.
+BACKUP_SCHEMES = {"file", "sftp", "scp", "rsync", "s3", "b2", "webdavs",
                   "paramiko+sftp", "paramiko+scp", "pexpect+sftp", "pexpect+scp"}  # fmt: skip
+GONE_IN_DUPLICITY_3 = {"gs": "s3:// (boto3) with Google's S3-compatible endpoint",
+                       "s3+http": "s3:// (boto3)"}  # fmt: skip
 # Uids from here up belong to systemd's dynamic users and to nobody.
 DYNAMIC_UID_MIN = 61184
 DURATION_RE = re.compile(r"^(\d+)\s*([smhdw]?)$")
@@ -289,7 +292,12 @@ def _check_dashboard(config, errors):
 def _check_backup_target(target, errors):
     """A URL duplicity can use: a known scheme, a host for remote ones, an absolute path."""
     parts = urllib.parse.urlsplit(target)
-    if parts.scheme not in BACKUP_SCHEMES:
+    if parts.scheme in GONE_IN_DUPLICITY_3:
+        errors.append(
+            f"'backup:target' {_redact_url(target)!r}: duplicity 3 (Debian 13) has no "
+            f"{parts.scheme}:// backend; use {GONE_IN_DUPLICITY_3[parts.scheme]}"
+        )
+    elif parts.scheme not in BACKUP_SCHEMES:
         errors.append(
             f"'backup:target' {_redact_url(target)!r} must be a duplicity URL: one of "
             f"{', '.join(s + '://' for s in sorted(BACKUP_SCHEMES))}"

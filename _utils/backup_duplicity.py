@@ -26,6 +26,7 @@ NUM_RETRIES = 3
 # Target schemes that go through ssh (duplicity's paramiko or pexpect backends).
 SSH_SCHEMES = {"sftp", "scp", "paramiko+sftp", "paramiko+scp", "pexpect+sftp", "pexpect+scp"}
 
+VERSION_RE = re.compile(r"^duplicity (\d+)\.(\d+)", re.MULTILINE)
 RECORD_HEADER_RE = re.compile(r"^(ERROR|WARNING|NOTICE|INFO|DEBUG) (\d+)(?: (.*))?$")
 STATISTICS_HEADER = "--------------[ Backup Statistics ]--------------"
 STATISTIC_RE = re.compile(r"^([A-Za-z]+) (-?\d+(?:\.\d+)?)\b")
@@ -35,7 +36,10 @@ FULL_MARKERS = (
     "switching to full backup",
     "Last full backup left a partial set",
 )
-VERIFY_TOTAL_RE = re.compile(r"Verify complete: (\d+) files? compared, (\d+) differences? found")
+# 0.8: "5 files compared, 4 differences found"; 3.x: "6 file(s) compared, 4 difference(s) found".
+VERIFY_TOTAL_RE = re.compile(
+    r"Verify complete: (\d+) files?(?:\(s\))? compared, (\d+) differences?(?:\(s\))? found"
+)
 DIFFERENCE_PREFIX = "Difference found: "
 DIFFERENCE_PATH_RES = (
     re.compile(r"^Data for file (.+) is different$"),
@@ -132,6 +136,34 @@ def duplicity_time(value):
     if text.startswith("-") or not re.fullmatch(r"[0-9A-Za-z:/+.-]+", text):
         raise CommandExecutionError(f"time {value!r} is not a date, a time or an interval")
     return text
+
+
+def version(execute):
+    """The installed duplicity's ``(major, minor)``, from ``duplicity --version``."""
+    env = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8")
+    try:
+        proc = execute([DUPLICITY, "--version"], env)
+    except FileNotFoundError:
+        raise CommandExecutionError(
+            "duplicity is not installed (the backup state installs it: salt/backup)"
+        ) from None
+    match = VERSION_RE.search(proc.stdout or "")
+    if proc.returncode != 0 or not match:
+        said = (proc.stdout + proc.stderr).strip()[-200:]
+        raise CommandExecutionError(f"duplicity --version did not say a version: {said!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def restore_options(relative, when, found_version):
+    """restore's options: the path inside the backup (``None``: all of it) and the time."""
+    options = []
+    if relative is not None:
+        # duplicity 2.0 renamed --file-to-restore, and 3.x no longer knows the old name.
+        name = "--path-to-restore" if found_version >= (2, 0) else "--file-to-restore"
+        options.append(f"{name}={relative}")
+    if when is not None:
+        options.append(f"--time={when}")
+    return options
 
 
 # --- one call ------------------------------------------------------------------------------

@@ -1,14 +1,14 @@
 """
 A double of the duplicity call of _modules/backup.py (``FakeDuplicity``, for its
 ``_execute``): it records each call's argument list and environment and answers with a log
-real duplicity 0.8.22 wrote (tests/common/duplicity_logs.py); ``module_for`` loads the module
-with its _utils/backup_*.py as ``__utils__`` and a backup pillar.
+the real duplicity of ``version`` wrote (tests/common/duplicity_logs.py); ``module_for``
+loads the module with its _utils/backup_*.py as ``__utils__`` and a backup pillar.
 """
 
 import os
 import subprocess
 
-from tests.common.duplicity_logs import log_of
+from tests.common.duplicity_logs import VERSIONS, log_of
 from tests.common.loaders import load
 
 SECRET = "correct horse battery staple"
@@ -26,16 +26,20 @@ def module_for(cfg, salt=None, hosts=None):
 class FakeDuplicity:
     """Stands in for ``_execute``: records each call, answers with a captured log."""
 
-    def __init__(self, log="run_full", returncode=0, stdout="", stderr=""):
+    def __init__(self, log="run_full", returncode=0, stdout="", stderr="", version="0.8"):
         self.calls = []
+        self.version = version
         self.reply(log, returncode, stdout, stderr)
 
     def reply(self, log, returncode=0, stdout="", stderr=""):
         """``log``: the name of a captured log, its text itself, or None for no log."""
-        self.log = log_of(log) if log and "\n" not in log else log
+        self.log = log_of(log, self.version) if log and "\n" not in log else log
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
-    def __call__(self, argv, env, log_fd):
+    def __call__(self, argv, env, log_fd=None):
+        if argv[1:] == ["--version"]:
+            said = f"duplicity {VERSIONS[self.version]}\n"
+            return subprocess.CompletedProcess(argv, 0, said, "")
         self.calls.append({"argv": argv, "env": env})
         if self.log:
             os.write(log_fd, self.log.encode())

@@ -59,6 +59,8 @@ def test_a_cull_timeout_shorter_than_the_activity_records_is_refused():
         ("file://srv/backup", "an absolute path (file:///srv/backup"),
         ("sftp:///backup", "needs a host and a path"),
         ("sftp://jhd-backup@10.0.0.3", "needs a host and a path"),
+        ("gs://bucket/home", "duplicity 3 (Debian 13) has no gs:// backend"),
+        ("s3+http://bucket/home", "has no s3+http:// backend; use s3:// (boto3)"),
     ],
 )
 def test_a_bad_backup_url_is_refused(target, words):
