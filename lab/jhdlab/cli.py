@@ -41,12 +41,13 @@ from .hosts import (
     wait_for_systemd,
 )
 from .images import (
-    BASE_IMAGE,
-    HOST_IMAGE,
+    RELEASES,
+    base_image,
     build_base_image,
     build_host_image,
     ensure_engine,
     ensure_machine_packages,
+    host_image,
     image_id,
     load_base_image,
 )
@@ -131,12 +132,13 @@ def up(args, timings, outcome):
     with timings.phase("machine"):
         ensure_machine_packages(need_debootstrap=False)
         ensure_engine()
-    built_base = build_base_image(timings, args.rebuild)
-    if build_host_image(timings, args.rebuild) or built_base:
+    built_base = build_base_image(timings, args.release, args.rebuild)
+    if build_host_image(timings, args.release, args.rebuild) or built_base:
         outcome["kind"] = "cold"
     with timings.phase("containers"):
         topo = Topology(args)
         outcome["topology"] = topo.name
+        outcome["release"] = topo.release
         log(f"site pillar: {topo.site_dir.relative_to(REPO)} (from pillar/lab)", "containers")
         network_id = ensure_network(topo)
         created = ensure_containers(topo, network_id)
@@ -154,7 +156,9 @@ def up(args, timings, outcome):
         accept_keys(topo)
         wait_for_ping(topo)
     with timings.phase("load base image into hosts"):
-        parallel(load_base_image, [h for h in topo.hosts if h.runs_docker])
+        parallel(
+            lambda h: load_base_image(h, topo.release), [h for h in topo.hosts if h.runs_docker]
+        )
     failures = 0
     if not args.no_apply:
         with timings.phase("highstate"):
@@ -169,7 +173,7 @@ def up(args, timings, outcome):
 def print_access(topo):
     proxy = topo.by_role("proxy")[0]
     print(f"""
-Lab {topo.name}: {", ".join(f"{h.id} {h.address}" for h in topo.hosts)}
+Lab {topo.name} on Debian {topo.release}: {", ".join(f"{h.id} {h.address}" for h in topo.hosts)}
   JupyterHub:   https://localhost:{topo.https_port}/
                 (http://localhost:{topo.http_port}/ redirects), served by {proxy}'s nginx
                 with the lab's own CA (on {proxy}: /etc/nginx/tls/ca.crt).
@@ -189,7 +193,7 @@ def cmd_engine(args):
         with timings.phase("machine"):
             ensure_machine_packages(need_debootstrap=False)
             ensure_engine()
-        build_base_image(timings)
+        build_base_image(timings, args.release)
     finally:
         timings.save()
     return 0
@@ -223,15 +227,18 @@ def cmd_status(args):
     if not containers:
         print("no lab containers (script/lab up)")
         return 1
-    current = image_id(HOST_IMAGE) if docker_ok("image", "inspect", HOST_IMAGE) else None
+    current = {
+        image_id(host_image(r)): r for r in RELEASES if docker_ok("image", "inspect", host_image(r))
+    }
     print(f"{'CONTAINER':<14} {'HOST':<10} {'STATE':<9} {'ADDRESS':<15} {'ROLES':<16} IMAGE")
     for name, info in sorted(containers.items()):
         labels = info["Config"]["Labels"]
         net = info["NetworkSettings"]["Networks"].get(NETWORK, {})
+        release = current.get(info["Image"])
         print(
             f"{name:<14} {info['Config']['Hostname']:<10} {info['State']['Status']:<9} "
             f"{net.get('IPAddress', '-'):<15} {labels.get(f'{LABEL}.roles', ''):<16} "
-            f"{'current' if info['Image'] == current else 'OLD (script/lab up recreates)'}"
+            f"{f'current {release}' if release else 'OLD (script/lab up recreates)'}"
         )
     try:
         master = master_container()
@@ -291,6 +298,12 @@ def parse_args(argv):
         help="the lab network (default 172.30.77.0/24: hub .10, proxy .2, nodes .11-)",
     )
     up.add_argument(
+        "--release",
+        choices=RELEASES,
+        default=RELEASES[0],
+        help=f"Debian release of the hosts and images (default {RELEASES[0]})",
+    )
+    up.add_argument(
         "--rebuild",
         action="store_true",
         help="rebuild both images from scratch (fresh Debian packages, salt from PyPI)",
@@ -301,8 +314,9 @@ def parse_args(argv):
     up.set_defaults(func=cmd_up)
 
     engine = sub.add_parser(
-        "engine", help=f"dockerd running (installed if missing) and {BASE_IMAGE} built"
+        "engine", help=f"dockerd running (installed if missing) and {base_image('RELEASE')} built"
     )
+    engine.add_argument("--release", choices=RELEASES, default=RELEASES[0])
     engine.set_defaults(func=cmd_engine)
 
     down = sub.add_parser("down", help="remove the lab's containers and network (images kept)")

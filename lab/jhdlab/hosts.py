@@ -28,7 +28,7 @@ from .common import (
     log,
     wait_for,
 )
-from .images import HOST_IMAGE, image_id
+from .images import host_image, image_id
 from .site_pillar import SitePillar, lab_pillar_value
 
 # systemd as PID 1 and a Docker engine inside, without --privileged (the machine's engine
@@ -68,6 +68,7 @@ class Topology(SitePillar):
         self.gateway = addr(1)
         self.standin_address = addr(5)
         self.https_port, self.http_port = args.https_port, args.http_port
+        self.release = args.release
         if args.single:
             self.name = "single"
             self.hosts = [Host("allinone", addr(10), ["proxy", "hub", "node"])]
@@ -122,6 +123,11 @@ def ensure_volume(name):
         docker("volume", "create", "--label", LABEL, name)
 
 
+def docker_volume(host, topo):
+    """The host's /var/lib/docker: one per release, so images of one never meet the other's."""
+    return f"jhd-lab-docker-{topo.release}-{host.id}"
+
+
 def run_args(host, topo, image, network_id):
     """`docker run` arguments for host, and a hash of them (a container label)."""
     args = [
@@ -133,7 +139,7 @@ def run_args(host, topo, image, network_id):
         # systemd's machine-id: else every host takes the machine's (its DMI product uuid).
         *("-e", f"container_uuid={uuid.uuid5(uuid.NAMESPACE_URL, f'jhd-lab:{host.id}')}"),
         # The inner engine needs a real filesystem for overlay2, not the container's overlay.
-        *("-v", f"jhd-lab-docker-{host.id}:/var/lib/docker"),
+        *("-v", f"{docker_volume(host, topo)}:/var/lib/docker"),
     ]
     if host.runs_docker:
         # No kernel NFS here: hub and nodes share /home and nbgrader's exchange through
@@ -149,7 +155,7 @@ def run_args(host, topo, image, network_id):
 
 def ensure_containers(topo, network_id):
     """Create, start or keep each host's container; return the hosts (re)created."""
-    image = image_id(HOST_IMAGE)
+    image = image_id(host_image(topo.release))
     existing = lab_containers()
     stale = sorted(set(existing) - {h.container for h in topo.hosts} - {STANDIN})
     if stale:
@@ -179,7 +185,7 @@ def ensure_containers(topo, network_id):
         if plan == "recreate":
             log(f"recreating {host.container} (image or settings changed)", "containers")
             docker("rm", "-f", host.container)
-        ensure_volume(f"jhd-lab-docker-{host.id}")
+        ensure_volume(docker_volume(host, topo))
         if host.runs_docker:
             ensure_volume(HOME_VOLUME)
             ensure_volume(EXCHANGE_VOLUME)
@@ -200,7 +206,7 @@ def ensure_google_standin(topo):
         *("--name", STANDIN, "--network", NETWORK, "--ip", topo.standin_address),
         *("--label", LABEL, "-p", f"127.0.0.1:{STANDIN_PORT}:{STANDIN_PORT}"),
         *("-v", f"{REPO / 'lab' / 'google_standin.py'}:/opt/google_standin.py:ro"),
-        *("--restart", "unless-stopped", "--entrypoint", "python3", HOST_IMAGE),
+        *("--restart", "unless-stopped", "--entrypoint", "python3", host_image(topo.release)),
         "/opt/google_standin.py", "--port", str(STANDIN_PORT),
         "--client-id", lab_pillar_value("site.sls", "client_id"),
         "--client-secret", lab_pillar_value("secrets/hub.sls", "client_secret"),

@@ -26,9 +26,8 @@ from .common import (
     wait_for,
 )
 
-BASE_IMAGE = "jupyterhub-deploy/debian:bookworm"
-HOST_IMAGE = "jupyterhub-deploy/host"
-SUITE = "bookworm"
+# Debian releases the lab builds hosts of; the first is the default (Debian 13, stable).
+RELEASES = ("trixie", "bookworm")
 MIRROR = os.environ.get("LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 
@@ -75,6 +74,15 @@ def ensure_engine():
 # --- images ------------------------------------------------------------------------------
 
 
+def base_image(release):
+    """Debian minbase of ``release``: the hosts' image starts FROM it, the hub's images too."""
+    return f"jupyterhub-deploy/debian:{release}"
+
+
+def host_image(release):
+    return f"jupyterhub-deploy/host:{release}"
+
+
 def image_label(image, key):
     proc = docker(
         "image", "inspect", "-f", f'{{{{index .Config.Labels "{key}"}}}}', image, check=False
@@ -86,17 +94,19 @@ def image_id(image):
     return docker("image", "inspect", "-f", "{{.Id}}", image).stdout.strip()
 
 
-def build_base_image(timings, rebuild=False):
+def build_base_image(timings, release, rebuild=False):
     """Debian minbase from debootstrap, imported as an image: nothing can be pulled here."""
-    if not rebuild and docker_ok("image", "inspect", BASE_IMAGE):
-        log(f"{BASE_IMAGE} exists", "base image")
+    base = base_image(release)
+    if not rebuild and docker_ok("image", "inspect", base):
+        log(f"{base} exists", "base image")
         return False
     with timings.phase("build base image"):
         ensure_machine_packages(need_debootstrap=True)
         with tempfile.TemporaryDirectory(prefix="jhd-lab-rootfs-", dir="/var/tmp") as tmp:
             root = Path(tmp) / "root"
-            log(f"debootstrap --variant=minbase {SUITE} ({MIRROR})", "base image")
-            proc = run(["debootstrap", "--variant=minbase", SUITE, str(root), MIRROR], check=False)
+            log(f"debootstrap --variant=minbase {release} ({MIRROR})", "base image")
+            argv = ["debootstrap", "--variant=minbase", release, str(root), MIRROR]
+            proc = run(argv, check=False)
             if proc.returncode != 0:
                 raise LabError("debootstrap failed:\n" + (proc.stdout + proc.stderr)[-3000:])
             for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
@@ -104,21 +114,21 @@ def build_base_image(timings, rebuild=False):
                     if path.is_file():
                         path.unlink()
             (root / "etc/apt/sources.list").write_text(
-                f"deb {MIRROR} {SUITE} main\n"
-                f"deb {MIRROR} {SUITE}-updates main\n"
-                f"deb {MIRROR}-security {SUITE}-security main\n"
+                f"deb {MIRROR} {release} main\n"
+                f"deb {MIRROR} {release}-updates main\n"
+                f"deb {MIRROR}-security {release}-security main\n"
             )
-            log(f"docker import -> {BASE_IMAGE}", "base image")
+            log(f"docker import -> {base}", "base image")
             problem = pipe(
                 ["tar", "-C", str(root), "-c", "."],
-                ["docker", "import", "-c", 'CMD ["/bin/bash"]', "-", BASE_IMAGE],
+                ["docker", "import", "-c", 'CMD ["/bin/bash"]', "-", base],
             )
             if problem is not None:
                 raise LabError(f"docker import failed: {problem}")
     return True
 
 
-def host_build_context(ctx):
+def host_build_context(ctx, release):
     """Copy exactly what the host image needs into ctx; return a hash of it all."""
     shutil.copy(REPO / "lab/host/Dockerfile", ctx / "Dockerfile")
     shutil.copytree(REPO / "lab/host/rootfs", ctx / "rootfs")
@@ -131,26 +141,27 @@ def host_build_context(ctx):
     shutil.copy(REPO / "script/bootstrap", ctx / "bootstrap/script/bootstrap")
     os.chmod(ctx / "bootstrap/script/bootstrap", 0o755)
     shutil.copy(REPO / "requirements/host.txt", ctx / "bootstrap/requirements/host.txt")
-    digest = hashlib.sha256(image_id(BASE_IMAGE).encode())
+    digest = hashlib.sha256(image_id(base_image(release)).encode())
     for path in sorted(p for p in ctx.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(ctx)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def build_host_image(timings, rebuild=False):
+def build_host_image(timings, release, rebuild=False):
     """Build the host image unless one built from the same inputs exists."""
+    image = host_image(release)
     with tempfile.TemporaryDirectory(prefix="jhd-lab-ctx-") as tmp:
         ctx = Path(tmp)
-        inputs = host_build_context(ctx)
-        if not rebuild and image_label(HOST_IMAGE, f"{IMAGE_LABEL}.inputs") == inputs:
-            log(f"{HOST_IMAGE} is up to date (inputs {inputs})", "host image")
+        inputs = host_build_context(ctx, release)
+        if not rebuild and image_label(image, f"{IMAGE_LABEL}.inputs") == inputs:
+            log(f"{image} is up to date (inputs {inputs})", "host image")
             return False
         with timings.phase("build host image"):
             ensure_state_dir()
-            build_log = STATE_DIR / "build-host.log"
+            build_log = STATE_DIR / f"build-host-{release}.log"
             log(
-                f"docker build {HOST_IMAGE} (inputs {inputs}; log: "
+                f"docker build {image} (inputs {inputs}; log: "
                 f"{build_log.relative_to(REPO)}; salt's pip install takes minutes)",
                 "host image",
             )
@@ -159,13 +170,13 @@ def build_host_image(timings, rebuild=False):
                     "--label",
                     f"{IMAGE_LABEL}.inputs={inputs}",
                     "--label",
-                    f"{IMAGE_LABEL}=host",
+                    f"{IMAGE_LABEL}=host-{release}",
                 ]
-                build_arg = ["--build-arg", f"BASE_IMAGE={BASE_IMAGE}"]
+                build_arg = ["--build-arg", f"BASE_IMAGE={base_image(release)}"]
                 if rebuild:
                     build_arg.append("--no-cache")
                 proc = subprocess.Popen(
-                    ["docker", "build", *build_arg, *labels, "-t", HOST_IMAGE, str(ctx)],
+                    ["docker", "build", *build_arg, *labels, "-t", image, str(ctx)],
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
@@ -178,13 +189,14 @@ def build_host_image(timings, rebuild=False):
                     tail = build_log.read_text().splitlines()[-25:]
                     raise LabError("docker build failed:\n" + "\n".join(tail))
     # The image this one replaced, if no container uses it any more.
-    docker("image", "prune", "-f", "--filter", f"label={IMAGE_LABEL}=host", check=False)
+    docker("image", "prune", "-f", "--filter", f"label={IMAGE_LABEL}=host-{release}", check=False)
     return True
 
 
-def load_base_image(host):
+def load_base_image(host, release):
     """The hosts' engines cannot pull either: give them the lab's Debian base image."""
-    if dexec(host.container, "docker", "image", "inspect", BASE_IMAGE, check=False).returncode == 0:
+    base = base_image(release)
+    if dexec(host.container, "docker", "image", "inspect", base, check=False).returncode == 0:
         return
     wait_for(
         f"dockerd on {host.id}",
@@ -193,8 +205,8 @@ def load_base_image(host):
         step=host.id,
     )
     problem = pipe(
-        ["docker", "save", BASE_IMAGE], ["docker", "exec", "-i", host.container, "docker", "load"]
+        ["docker", "save", base], ["docker", "exec", "-i", host.container, "docker", "load"]
     )
     if problem is not None:
-        raise LabError(f"loading {BASE_IMAGE} into {host.id} failed: {problem}")
-    log(f"loaded {BASE_IMAGE} into its engine", host.id)
+        raise LabError(f"loading {base} into {host.id} failed: {problem}")
+    log(f"loaded {base} into its engine", host.id)

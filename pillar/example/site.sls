@@ -136,8 +136,9 @@ auth:
   shared_password: {}
 
 images:
-  # Base image of the hub and student images (built on the hub).
-  base: debian:bookworm
+  # Base image of the hub and student images (built on the hub): Debian 13, as the hosts;
+  # debian:bookworm builds them on Debian 12 (Python 3.11; the same pins install on both).
+  base: debian:trixie
   # CA files (or directories of *.crt) on the hub to trust in builds and images,
   # e.g. a TLS-intercepting proxy's CA.
   extra_ca_certs: []

@@ -60,7 +60,7 @@ hub:
 
 images:
   # Nothing can be pulled here: script/lab loads its debootstrap base image into the hub.
-  base: jupyterhub-deploy/debian:bookworm
+  base: jupyterhub-deploy/debian:trixie
   # The machine's extra CAs (TLS interception of its egress), which the lab's hosts trust.
   extra_ca_certs: [/usr/local/share/ca-certificates]
 

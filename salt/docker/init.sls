@@ -1,6 +1,14 @@
 # The Docker engine on the hub and the nodes.
 docker.io:
-  pkg.installed: []
+  pkg.installed:
+    - pkgs:
+      - docker.io
+{%- if grains.osmajorrelease >= 13 %}
+      # Debian 13 split the client out of docker.io, which only recommends it (and it
+      # recommends buildx): named, so hosts without recommends build as the others do.
+      - docker-cli
+      - docker-buildx
+{%- endif %}
 
 docker-daemon-config:
   file.serialize:

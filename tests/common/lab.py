@@ -17,6 +17,8 @@ from tests.common.paths import REPO
 
 LAB = str(REPO / "script/lab")
 SITE = yaml.safe_load((REPO / "pillar/lab/site.sls").read_text())
+# The Debian base image in the hosts' engines (script/lab loads the one of its release).
+BASE_IMAGE = SITE["images"]["base"]
 HTTPS_PORT = 8443
 HTTP_PORT = 8080
 

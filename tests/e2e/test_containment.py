@@ -15,7 +15,7 @@ import urllib.parse
 import pytest
 
 from tests.common.hubclient import working_students
-from tests.common.lab import SITE
+from tests.common.lab import BASE_IMAGE, SITE
 
 HUB = SITE["hosts"]["hub"]
 NODES = [SITE["hosts"][n] for n in SITE["roles"]["nodes"]]
@@ -236,7 +236,7 @@ def test_a_node_cannot_claim_the_hub_s_overlay_address(lab):
 
     def claim(ip):
         return lab.exec(node, "docker", "run", "--rm", "--network", network, "--ip", ip,
-                        "jupyterhub-deploy/debian:bookworm", "true", check=False)  # fmt: skip
+                        BASE_IMAGE, "true", check=False)  # fmt: skip
 
     taken = claim(address)
     assert taken.returncode != 0, taken.stdout

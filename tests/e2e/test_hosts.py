@@ -3,6 +3,7 @@
 import http.client
 import json
 import re
+import socket
 import ssl
 import subprocess
 import time
@@ -12,7 +13,7 @@ import uuid
 import pytest
 
 from tests.common.hubclient import Student
-from tests.common.lab import HTTP_PORT, HTTPS_PORT, SITE
+from tests.common.lab import BASE_IMAGE, HTTP_PORT, HTTPS_PORT, SITE
 
 HUB_ADDRESS = SITE["hosts"][SITE["roles"]["hub"]]
 NODES = SITE["roles"]["nodes"]
@@ -107,7 +108,7 @@ def test_a_service_lands_on_a_node_and_pulls_from_the_hub_registry(lab):
     image = f"{HUB_ADDRESS}:5000/e2e/probe:{tag}"
     # Pushed through the registry's loopback side (the hub only); nodes pull from the other.
     push = f"127.0.0.1:5001/e2e/probe:{tag}"
-    lab.exec("hub", "docker", "tag", "jupyterhub-deploy/debian:bookworm", push)
+    lab.exec("hub", "docker", "tag", BASE_IMAGE, push)
     lab.exec("hub", "docker", "push", push)
     name = f"e2e-probe-{uuid.uuid4().hex[:6]}"
     lab.exec("hub", "docker", "service", "create", "--detach", "--name", name,
@@ -157,6 +158,25 @@ def test_https_sets_hsts_and_uses_the_lab_certificate(lab):
     assert response.getheader("Strict-Transport-Security") == "max-age=31536000"
     cert = conn.sock.getpeercert()
     assert ("DNS", "localhost") in cert["subjectAltName"]
+
+
+def test_the_lab_hosts_run_debian_13_with_its_duplicity_and_python(lab):
+    for host in ("proxy", "hub", SITE["roles"]["nodes"][0]):
+        assert "VERSION_CODENAME=trixie" in lab.exec(host, "cat", "/etc/os-release").stdout
+    assert lab.exec("hub", "duplicity", "--version").stdout.startswith("duplicity 3.")
+    python = lab.exec("hub", "docker", "exec", "jupyterhub", "python3", "--version").stdout
+    assert python.startswith("Python 3.13"), python
+
+
+def test_https_speaks_http2_with_a_config_nginx_does_not_warn_about(lab):
+    """nginx 1.26 (Debian 13) deprecates `listen ... http2`; 1.22 (Debian 12) knows no other."""
+    context = lab.ca_context()
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("localhost", HTTPS_PORT), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == "h2"
+    checked = lab.exec("proxy", "nginx", "-t")
+    assert "[warn]" not in checked.stderr and "[emerg]" not in checked.stderr, checked.stderr
 
 
 def test_plain_old_tls_is_refused():

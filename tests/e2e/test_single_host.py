@@ -1,6 +1,9 @@
 """
 The single-host variant (`script/lab up --single`): one host holding every role, deployed
 by the same states from an ordinary site pillar, as a small class on one server would be.
+It runs on Debian 12 (`--release bookworm`, its own host and base images): the proof that
+the previous release still deploys, serves and spawns, while the rest of the suite runs on
+Debian 13.
 
 Runs after the other e2e modules: it replaces the multi-host lab (`script/lab up` brings
 that back).
@@ -17,10 +20,14 @@ from tests.common.lab import HTTP_PORT, HTTPS_PORT, LAB, Lab
 
 @pytest.fixture(scope="module")
 def single():
-    subprocess.run([LAB, "up", "--single"], check=True, timeout=3600)
+    subprocess.run([LAB, "up", "--single", "--release", "bookworm"], check=True, timeout=3600)
     lab = Lab(single=True)
     lab.wait_for_hub()
     return lab
+
+
+def test_single_host_runs_debian_12(single):
+    assert "VERSION_CODENAME=bookworm" in single.exec("hub", "cat", "/etc/os-release").stdout
 
 
 def test_single_host_second_highstate_changes_nothing(single):

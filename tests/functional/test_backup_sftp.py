@@ -40,6 +40,19 @@ def _sshd():
 
 
 SSHD, SSHD_LIBS = _sshd()
+
+
+def helpers():
+    """OpenSSH 10 (Debian 13) runs each connection in sshd-session and sshd-auth, which an
+    unpacked sshd must be told where to find; 9 has neither."""
+    lines = ""
+    for option, name in (("SshdSessionPath", "sshd-session"), ("SshdAuthPath", "sshd-auth")):
+        path = os.path.join(os.path.dirname(os.path.dirname(SSHD)), "lib/openssh", name)
+        if SSHD.startswith(str(UNPACKED)) and os.access(path, os.X_OK):
+            lines += f"{option} {path}\n"
+    return lines
+
+
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare --mount, sshd)"),
     pytest.mark.skipif(SSHD is None, reason="needs sshd (script/setup unpacks it)"),
@@ -114,7 +127,7 @@ def target_host(tmp_path, hub_key):
         f"HostKey {t}/hostkeys/ssh_host_ed25519_key\n"
         # No PAM configuration without the package; Debian's default sftp subsystem.
         "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "Subsystem sftp /usr/lib/openssh/sftp-server\n"
+        "Subsystem sftp /usr/lib/openssh/sftp-server\n" + helpers()
     )
     env = dict(os.environ, SSHD=SSHD)
     if SSHD_LIBS:

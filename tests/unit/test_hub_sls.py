@@ -65,7 +65,7 @@ def test_image_sls_passes_the_extra_cas():
         run = dict(pair for item in states[f"image-{image}"]["cmd.run"] for pair in item.items())
         assert f"--image 10.0.0.10:5000/jupyterhub-deploy/{image}:current" in run["name"]
         assert "--ca-cert /usr/local/share/ca-certificates/corp.crt" in run["name"]
-        assert "--base debian:bookworm --push --push-via 127.0.0.1:5001" in run["name"]
+        assert "--base debian:trixie --push --push-via 127.0.0.1:5001" in run["name"]
         recorded = "--record /srv/jupyterhub/singleuser-image.json" in run["name"]
         assert recorded == (image == "singleuser")
         # No `unless` (salt 3008 loads every state module for one); test=True runs --plan.
