@@ -1,6 +1,6 @@
 """
 The site pillar the lab writes: a copy of pillar/lab for the topology asked for, in which
-only the `hosts:`, `roles:` (and on one host `backup:`) blocks, the proxy's `public_port`
+only the `hosts:`, `roles:` (and on one host `backup:` and `swarm:`) blocks, the proxy's `public_port`
 and the images' `base` (the lab's release) differ; and scalars read from the lab's pillar
 for the Google stand-in.
 """
@@ -14,11 +14,11 @@ from .common import LAB_PILLAR, STATE_DIR, LabError, ensure_state_dir, log
 class SitePillar:
     """
     The site pillar half of a Topology (hosts.py), which gives it `hosts`, `name`,
-    `release`, `https_port` and `by_role()`.
+    `release`, `standin_address`, `https_port` and `by_role()`.
     """
 
     def site_blocks(self):
-        """The site pillar's `hosts:` and `roles:` blocks (and `backup:` on one host)."""
+        """The site pillar's `hosts:` and `roles:` blocks (`backup:` and `swarm:` on one host)."""
         hosts = "".join(f"  {h.id}: {h.address}\n" for h in self.hosts)
         roles = (
             f"  proxy: {self.by_role('proxy')[0]}\n"
@@ -30,6 +30,10 @@ class SitePillar:
             # Backups go to another host (backup:target_host); one host has none.
             blocks["backup"] = (
                 "backup:\n  # The one-host lab has no other host to back up to.\n  enabled: false\n"
+            )
+            blocks["swarm"] = (
+                "swarm:\n  # The hub's container reaches the Google stand-in through the\n"
+                f"  # students' bridge on one host.\n  containment_allow: [{self.standin_address}/32]\n"
             )
         return blocks
 

@@ -69,3 +69,9 @@ backup:
   # backups leave the hub as on a real site. The --single lab has no other host: off there.
   enabled: true
   target_host: proxy
+
+swarm:
+  # Nothing private beyond the proxy's web ports and DNS (the default). The --single lab
+  # allows the Google stand-in: there the hub's own container leaves through the same
+  # bridge as the students' and is held to the same list (docs/security.md).
+  containment_allow: []
