@@ -1,8 +1,8 @@
 """
 The site pillar the lab writes: a copy of pillar/lab for the topology asked for, in which
-only the `hosts:`, `roles:` (and on one host `backup:` and `swarm:`) blocks, the proxy's `public_port`
-and the images' `base` (the lab's release) differ; and scalars read from the lab's pillar
-for the Google stand-in.
+only the `hosts:`, `roles:` (and on one host `backup:` and `swarm:`) blocks, the proxy's
+`public_port` and the images' `base` (the lab's release) differ; and scalars read from the
+lab's pillar for the Google stand-in.
 """
 
 import re
@@ -33,7 +33,8 @@ class SitePillar:
             )
             blocks["swarm"] = (
                 "swarm:\n  # The hub's container reaches the Google stand-in through the\n"
-                f"  # students' bridge on one host.\n  containment_allow: [{self.standin_address}/32]\n"
+                "  # students' bridge on one host.\n"
+                f"  containment_allow: [{self.standin_address}/32]\n"
             )
         return blocks
 
