@@ -1,4 +1,5 @@
-"""_modules/stats.py: the active rule, the report's arithmetic and the errors.
+"""_modules/stats.py and its _utils/stats_activity.py: the active rule, the report's arithmetic
+and the errors.
 
 The runner is tested in test_stats_runner.py, the sls in test_stats_sls.py.
 """
@@ -10,6 +11,8 @@ from salt.exceptions import CommandExecutionError
 
 from tests.common.loaders import load
 from tests.common.sites import minion_pillar
+
+activity = load("_utils/stats_activity.py")
 
 NOW = datetime.datetime(2024, 10, 7, 12, 0, 0)
 INTERVAL = 600
@@ -64,24 +67,24 @@ def test_the_pillar_gives_seconds_and_the_original_paths(hub_stats):
     assert hub_stats["enabled"] is True
 
 
-def test_a_running_server_with_recent_activity_is_active(stats):
-    assert stats.is_active(user(), NOW, INTERVAL)
+def test_a_running_server_with_recent_activity_is_active():
+    assert activity.is_active(user(), NOW, INTERVAL)
 
 
-def test_activity_exactly_one_interval_ago_is_not_active(stats):
+def test_activity_exactly_one_interval_ago_is_not_active():
     edge = NOW - datetime.timedelta(seconds=INTERVAL)
-    assert not stats.is_active(user(last_activity=iso(edge)), NOW, INTERVAL)
+    assert not activity.is_active(user(last_activity=iso(edge)), NOW, INTERVAL)
     just_inside = edge + datetime.timedelta(microseconds=1)
-    assert stats.is_active(user(last_activity=iso(just_inside)), NOW, INTERVAL)
+    assert activity.is_active(user(last_activity=iso(just_inside)), NOW, INTERVAL)
     older = edge - datetime.timedelta(seconds=1)
-    assert not stats.is_active(user(last_activity=iso(older)), NOW, INTERVAL)
+    assert not activity.is_active(user(last_activity=iso(older)), NOW, INTERVAL)
 
 
-def test_no_server_is_never_active(stats):
-    assert not stats.is_active(user(server=None), NOW, INTERVAL)
+def test_no_server_is_never_active():
+    assert not activity.is_active(user(server=None), NOW, INTERVAL)
 
 
-def test_a_pending_server_is_not_running(stats):
+def test_a_pending_server_is_not_running():
     starting = user(server=None)
     starting["servers"][""] = {
         "name": "",
@@ -90,19 +93,19 @@ def test_a_pending_server_is_not_running(stats):
         "last_activity": iso(NOW),
         "url": "/user/alice/",
     }
-    assert not stats.is_active(starting, NOW, INTERVAL)
+    assert not activity.is_active(starting, NOW, INTERVAL)
     stopping = user(server=None)
     stopping["servers"][""] = dict(starting["servers"][""], pending="stop")
-    assert not stats.is_active(stopping, NOW, INTERVAL)
+    assert not activity.is_active(stopping, NOW, INTERVAL)
 
 
-def test_a_null_last_activity_is_not_active(stats):
+def test_a_null_last_activity_is_not_active():
     model = user(last_activity=None)
-    assert not stats.is_active(model, NOW, INTERVAL)
-    assert stats.last_activity(model) is None
+    assert not activity.is_active(model, NOW, INTERVAL)
+    assert activity.last_activity(model) is None
 
 
-def test_a_ready_named_server_counts_with_its_own_activity(stats):
+def test_a_ready_named_server_counts_with_its_own_activity():
     model = user(server=None, last_activity=None)
     model["servers"]["analysis"] = {
         "name": "analysis",
@@ -111,17 +114,17 @@ def test_a_ready_named_server_counts_with_its_own_activity(stats):
         "last_activity": iso(NOW - datetime.timedelta(seconds=30)),
         "url": "/user/alice/analysis/",
     }
-    assert stats.has_running_server(model)
-    assert stats.is_active(model, NOW, INTERVAL)
+    assert activity.has_running_server(model)
+    assert activity.is_active(model, NOW, INTERVAL)
 
 
-def test_users_without_the_servers_key_follow_the_original_rule(stats):
+def test_users_without_the_servers_key_follow_the_original_rule():
     # Tokens without read:servers get no `servers`; `server` alone decides.
     model = user()
     del model["servers"]
-    assert stats.is_active(model, NOW, INTERVAL)
+    assert activity.is_active(model, NOW, INTERVAL)
     model["server"] = None
-    assert not stats.is_active(model, NOW, INTERVAL)
+    assert not activity.is_active(model, NOW, INTERVAL)
 
 
 @pytest.mark.parametrize(
@@ -134,29 +137,29 @@ def test_users_without_the_servers_key_follow_the_original_rule(stats):
         "2024-10-07T11:59:00",
     ],
 )
-def test_times_are_read_as_utc(stats, text):
-    assert stats.parse_time(text) == datetime.datetime(2024, 10, 7, 11, 59)
+def test_times_are_read_as_utc(text):
+    assert activity.parse_time(text) == datetime.datetime(2024, 10, 7, 11, 59)
 
 
-def test_a_garbled_time_is_an_error(stats):
+def test_a_garbled_time_is_an_error():
     with pytest.raises(CommandExecutionError, match="not ISO 8601: 'yesterday'"):
-        stats.is_active(user(last_activity="yesterday"), NOW, INTERVAL)
+        activity.is_active(user(last_activity="yesterday"), NOW, INTERVAL)
 
 
-def test_one_row_per_user_with_the_poll_time_in_the_original_format(stats):
+def test_one_row_per_user_with_the_poll_time_in_the_original_format():
     users = [user("alice"), user("bob", server=None), user("carol", last_activity=None)]
-    rows = stats.activity_rows(users, datetime.datetime(2024, 10, 7, 12, 0, 0, 1234), INTERVAL)
+    rows = activity.activity_rows(users, datetime.datetime(2024, 10, 7, 12, 0, 0, 1234), INTERVAL)
     assert rows == [
         ("2024-10-07 12:00:00.001234", "alice", True),
         ("2024-10-07 12:00:00.001234", "bob", False),
         ("2024-10-07 12:00:00.001234", "carol", False),
     ]
-    assert stats.format_timestamp(NOW) == "2024-10-07 12:00:00.000000"
+    assert activity.format_timestamp(NOW) == "2024-10-07 12:00:00.000000"
 
 
-def test_a_user_without_a_name_is_an_error(stats):
+def test_a_user_without_a_name_is_an_error():
     with pytest.raises(CommandExecutionError, match="without a name"):
-        stats.activity_rows([{"server": None}], NOW, INTERVAL)
+        activity.activity_rows([{"server": None}], NOW, INTERVAL)
 
 
 # --- the report's arithmetic -----------------------------------------------------------
@@ -184,8 +187,8 @@ ACTIVE = [
 ]
 
 
-def test_daily_actives_are_distinct_and_peaks_are_per_poll(stats):
-    result = stats.summarize(POLLS, ACTIVE, DAY1, DAY3)
+def test_daily_actives_are_distinct_and_peaks_are_per_poll():
+    result = activity.summarize(POLLS, ACTIVE, DAY1, DAY3)
     assert result["days"] == [
         # alice, bob, carol over the day; at most alice and bob at 09:10.
         {"date": "2024-10-07", "active_users": 3, "peak_concurrent": 2, "polls": 3},
@@ -201,8 +204,8 @@ def test_daily_actives_are_distinct_and_peaks_are_per_poll(stats):
     }
 
 
-def test_the_range_keeps_whole_days_and_drops_the_rest(stats):
-    result = stats.summarize(POLLS, ACTIVE, DAY2, DAY2)
+def test_the_range_keeps_whole_days_and_drops_the_rest():
+    result = activity.summarize(POLLS, ACTIVE, DAY2, DAY2)
     assert result["days"] == [
         {"date": "2024-10-08", "active_users": 1, "peak_concurrent": 1, "polls": 1}
     ]
@@ -210,8 +213,8 @@ def test_the_range_keeps_whole_days_and_drops_the_rest(stats):
     assert result["totals"]["polls"] == 1
 
 
-def test_days_without_polls_are_listed_as_empty(stats):
-    result = stats.summarize(POLLS, ACTIVE, datetime.date(2024, 10, 5), DAY1)
+def test_days_without_polls_are_listed_as_empty():
+    result = activity.summarize(POLLS, ACTIVE, datetime.date(2024, 10, 5), DAY1)
     assert [(d["date"], d["polls"], d["active_users"]) for d in result["days"]] == [
         ("2024-10-05", 0, 0),
         ("2024-10-06", 0, 0),
@@ -219,8 +222,8 @@ def test_days_without_polls_are_listed_as_empty(stats):
     ]
 
 
-def test_polls_with_nobody_active_count_as_polls(stats):
-    result = stats.summarize(["2024-10-07 09:00:00.000000"], [], DAY1, DAY1)
+def test_polls_with_nobody_active_count_as_polls():
+    result = activity.summarize(["2024-10-07 09:00:00.000000"], [], DAY1, DAY1)
     assert result["days"][0] == {
         "date": "2024-10-07",
         "active_users": 0,
@@ -230,19 +233,19 @@ def test_polls_with_nobody_active_count_as_polls(stats):
     assert result["totals"]["peak_at"] is None
 
 
-def test_a_range_that_ends_before_it_starts_is_an_error(stats):
+def test_a_range_that_ends_before_it_starts_is_an_error():
     with pytest.raises(CommandExecutionError, match="start 2024-10-08 is after end 2024-10-07"):
-        stats.summarize(POLLS, ACTIVE, DAY2, DAY1)
+        activity.summarize(POLLS, ACTIVE, DAY2, DAY1)
 
 
-def test_dates_must_be_days(stats):
-    assert stats.parse_day("2024-10-07", "start") == DAY1
-    assert stats.parse_day(DAY1, "start") == DAY1
-    assert stats.parse_day(None, "end") is None
+def test_dates_must_be_days():
+    assert activity.parse_day("2024-10-07", "start") == DAY1
+    assert activity.parse_day(DAY1, "start") == DAY1
+    assert activity.parse_day(None, "end") is None
     with pytest.raises(
         CommandExecutionError, match=r"end='7/10/2024' is not a date: use YYYY-MM-DD"
     ):
-        stats.parse_day("7/10/2024", "end")
+        activity.parse_day("7/10/2024", "end")
 
 
 # --- errors ----------------------------------------------------------------------------
