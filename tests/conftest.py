@@ -8,6 +8,12 @@ from tests.common.fake_hub import FakeHub
 from tests.common.paths import REPO
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--slow", action="store_true", help="also run tests/upgrade (the in-place Debian upgrade)"
+    )
+
+
 @pytest.fixture(scope="session")
 def repo():
     """The checkout under test."""
