@@ -7,6 +7,7 @@ initialising a manager, join tokens (published to workers through the salt mine)
 joining as a worker.
 """
 
+import datetime
 import logging
 import time
 
@@ -400,6 +401,65 @@ def student_containers(prefix="jupyter-"):
             }
         )
     return sorted(result, key=lambda c: c["service"])
+
+
+def _engine_started():
+    """When this host's docker engine started (epoch seconds), from systemd."""
+    out = __salt__["cmd.run_stdout"](
+        ["systemctl", "show", "--timestamp=unix", "-P", "ActiveEnterTimestamp", "docker"],
+        python_shell=False,
+    ).strip()
+    if not out.startswith("@"):
+        raise CommandExecutionError(f"systemd gives no start time for docker.service: {out!r}")
+    return float(out[1:])
+
+
+def _finished_at(container):
+    """``State.FinishedAt`` as epoch seconds (docker gives nanoseconds; Python takes micro)."""
+    text = (container.attrs.get("State") or {}).get("FinishedAt") or ""
+    stamp, _, fraction = text.rstrip("Z").partition(".")
+    try:
+        when = datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
+    return when.timestamp() + float(f"0.{fraction[:6] or 0}")
+
+
+def dead_servers(prefix="jupyter-"):
+    """
+    Student server containers on this host that stopped before its docker engine last
+    started: a node that was lost (powered off, engine killed) keeps them, and swarm, whose
+    manager has forgotten their tasks meanwhile, never removes them. Swarm never restarts
+    a stopped task's container, so these are of no use; one stopped while the engine ran
+    is left to swarm (its logs explain a failed start).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -N nodes swarm.dead_servers
+    """
+    started = _engine_started()
+    dead = []
+    for container in _client().containers.list(
+        all=True, filters={"label": SERVICE_LABEL, "status": "exited"}
+    ):
+        if not container.labels.get(SERVICE_LABEL, "").startswith(prefix):
+            continue
+        finished = _finished_at(container)
+        if finished is not None and finished < started:
+            dead.append(container.name)
+    return sorted(dead)
+
+
+def remove_containers(names):
+    """Remove the (stopped) containers ``names``; one already gone is no error."""
+    client = _client()
+    for name in names:
+        try:
+            client.containers.get(name).remove()
+        except docker.errors.NotFound:
+            pass
 
 
 def image_present(reference):

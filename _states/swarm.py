@@ -104,6 +104,25 @@ def worker(name, manager_id, advertise_addr):
     return ret
 
 
+def dead_servers_absent(name, prefix="jupyter-"):
+    """
+    No student server container left from before this node's engine last started (a node
+    that was lost and came back: swarm's manager forgot those tasks and never removes
+    their containers; see the execution module's ``swarm.dead_servers``).
+    """
+    ret = _ret(name)
+    dead = __salt__["swarm.dead_servers"](prefix)
+    if not dead:
+        ret["comment"] = "no student server left from before the engine started"
+        return ret
+    if __opts__["test"]:
+        return _ended(ret, None, f"would remove {', '.join(dead)}")
+    __salt__["swarm.remove_containers"](dead)
+    ret["changes"] = {"removed": dead}
+    ret["comment"] = f"removed {len(dead)} server container(s) left from before the engine started"
+    return ret
+
+
 def _settled(current, wait=30, interval=2):
     """A worker that is only reconnecting becomes active within seconds; wait for that
     before calling it stale (leaving a swarm stops the node's tasks)."""

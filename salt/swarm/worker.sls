@@ -14,3 +14,10 @@ swarm-worker:
         interval: 10
     - require:
       - sls: docker
+
+# A node that was lost and came back keeps its old servers' stopped containers: swarm's
+# manager forgot their tasks meanwhile and never removes them.
+swarm-dead-servers-absent:
+  swarm.dead_servers_absent:
+    - require:
+      - swarm: swarm-worker

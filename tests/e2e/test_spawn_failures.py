@@ -23,8 +23,13 @@ def image_gone(lab):
     lab.exec("hub", "systemctl", "stop", "docker-registry")
     try:
         for node in NODES:
-            # -f: other students' running servers keep their (now untagged) image.
-            lab.exec(node, "docker", "image", "rm", "-f", image)
+            # Every name of the image goes, its digest too (the hub spawns name@digest);
+            # -f: other students' running servers keep their (now nameless) image.
+            names = lab.exec(
+                node, "docker", "image", "inspect", "--format",
+                "{{range .RepoTags}}{{.}} {{end}}{{range .RepoDigests}}{{.}} {{end}}", image,
+            ).stdout.split()  # fmt: skip
+            lab.exec(node, "docker", "image", "rm", "-f", *names)
         yield image
     finally:
         lab.exec("hub", "systemctl", "start", "docker-registry")

@@ -139,3 +139,41 @@ def test_student_containers_name_their_image(monkeypatch):
         "memory_limit_bytes": 2**30,
         "image": "jupyterhub-deploy/singleuser:week4",
     }
+
+
+class StoppedContainer(FakeContainer):
+    def __init__(self, service, finished):
+        super().__init__(service, "x", status="exited")
+        self.attrs["State"] = {"FinishedAt": finished}
+
+
+class AllContainers(FakeContainers):
+    def list(self, all, filters):
+        assert all and filters == {"label": swarm.SERVICE_LABEL, "status": "exited"}
+        return self.found
+
+
+def test_dead_servers_are_those_stopped_before_the_engine_started(monkeypatch):
+    """2026-12-07T14:38:28Z is 1796654308 s; the engine started at 1796656854."""
+    client = AllContainers(
+        StoppedContainer("jupyter-bob", "2026-12-07T14:38:28.429900027Z"),
+        StoppedContainer("jupyter-carol", "2026-12-07T15:30:00.000000001Z"),
+        StoppedContainer("registry-thing", "2026-12-07T14:00:00Z"),
+        StoppedContainer("jupyter-dave", "0001-01-01T00:00:00Z"),
+    )
+    monkeypatch.setattr(swarm, "_client", lambda: client)
+    monkeypatch.setattr(
+        swarm, "__salt__", {"cmd.run_stdout": lambda argv, python_shell: "@1796656854\n"},
+        raising=False,
+    )
+    # dave never ran (FinishedAt is docker's zero time): also older than the engine.
+    assert swarm.dead_servers() == ["jupyter-bob.1.abc", "jupyter-dave.1.abc"]
+
+
+def test_dead_servers_need_the_engine_start_time(monkeypatch):
+    monkeypatch.setattr(swarm, "_client", lambda: AllContainers())
+    monkeypatch.setattr(
+        swarm, "__salt__", {"cmd.run_stdout": lambda argv, python_shell: ""}, raising=False
+    )
+    with pytest.raises(CommandExecutionError, match="no start time for docker.service"):
+        swarm.dead_servers()

@@ -65,3 +65,23 @@ def test_test_mode_says_it_would_rejoin_and_does_nothing():
     ret = worker(fake, test=True)
     assert ret["result"] is None and "leave the stale swarm" in ret["comment"]
     assert fake.calls == []
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_dead_servers_are_removed_and_a_second_run_changes_nothing(test):
+    dead = ["jupyter-bob.1.abc"]
+    removed = []
+    salt = {
+        "swarm.status": lambda: {"state": "active"},
+        "swarm.dead_servers": lambda prefix: list(dead),
+        "swarm.remove_containers": lambda names: (removed.extend(names), dead.clear()),
+    }
+    module = load("_states/swarm.py", {"__salt__": salt, "__opts__": {"test": test}})
+    ret = module.dead_servers_absent("dead")
+    if test:
+        assert ret["result"] is None and "jupyter-bob.1.abc" in ret["comment"] and not removed
+        return
+    assert ret["result"] is True and ret["changes"] == {"removed": ["jupyter-bob.1.abc"]}
+    assert removed == ["jupyter-bob.1.abc"]
+    again = module.dead_servers_absent("dead")
+    assert again["result"] is True and again["changes"] == {}
