@@ -163,7 +163,9 @@ def test_dead_servers_are_those_stopped_before_the_engine_started(monkeypatch):
     )
     monkeypatch.setattr(swarm, "_client", lambda: client)
     monkeypatch.setattr(
-        swarm, "__salt__", {"cmd.run_stdout": lambda argv, python_shell: "@1796656854\n"},
+        swarm,
+        "__salt__",
+        {"cmd.run_stdout": lambda argv, python_shell: "@1796656854\n"},
         raising=False,
     )
     # dave never ran (FinishedAt is docker's zero time): also older than the engine.
