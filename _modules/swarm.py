@@ -404,14 +404,14 @@ def student_containers(prefix="jupyter-"):
 
 
 def _engine_started():
-    """When this host's docker engine started (epoch seconds), from systemd."""
+    """When this host's docker engine started (epoch seconds, from systemd); None when it
+    never started (a new host: docker is installed by this very highstate)."""
     out = __salt__["cmd.run_stdout"](
         ["systemctl", "show", "--timestamp=unix", "-P", "ActiveEnterTimestamp", "docker"],
         python_shell=False,
+        ignore_retcode=True,
     ).strip()
-    if not out.startswith("@"):
-        raise CommandExecutionError(f"systemd gives no start time for docker.service: {out!r}")
-    return float(out[1:])
+    return float(out[1:]) if out.startswith("@") else None
 
 
 def _finished_at(container):
@@ -440,6 +440,8 @@ def dead_servers(prefix="jupyter-"):
         salt -N nodes swarm.dead_servers
     """
     started = _engine_started()
+    if started is None:
+        return []
     dead = []
     for container in _client().containers.list(
         all=True, filters={"label": SERVICE_LABEL, "status": "exited"}
