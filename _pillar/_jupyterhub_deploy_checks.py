@@ -49,6 +49,7 @@ KINDS = {"duration", "size", "str", "int", "float", "bool", "list", "map"}
 # Secrets, and the one role whose minions may see them (secrets/<role>.sls).
 SECRETS = {
     "hub:cookie_secret": "hub",
+    "hub:proxy_auth_token": "hub",
     "hub:api_tokens": "hub",
     "auth:google:client_secret": "hub",
     "auth:shared_password:password": "hub",
@@ -175,6 +176,7 @@ def check_site(config, errors):
     _check_dashboard(config, errors)
     _check_containment_allow(config["swarm"]["containment_allow"], errors)
     _check_overlay_subnet(config, errors)
+    _check_proxy_api_subnet(config, errors)
     if config["proxy"]["tls"]["source"] == "pillar" and not config["proxy"]["tls"]["certificate"]:
         errors.append("'proxy:tls:certificate' must be set when 'proxy:tls:source' is pillar")
     if config["auth"]["type"] == "google" and not config["auth"]["google"]["client_id"]:
@@ -200,6 +202,10 @@ def _check_overlay_subnet(config, errors):
         return
     if subnet.prefixlen > 22:
         errors.append("'swarm:overlay_subnet' needs at least a /22 (a class's servers)")
+    _check_no_host_in("'swarm:overlay_subnet'", subnet, config, errors)
+
+
+def _check_no_host_in(key, subnet, config, errors):
     hosts = config["hosts"] if isinstance(config["hosts"], dict) else {}
     for name, address in hosts.items():
         try:
@@ -207,7 +213,25 @@ def _check_overlay_subnet(config, errors):
         except ValueError:
             continue  # reported by the host checks
         if inside:
-            errors.append(f"'swarm:overlay_subnet' {subnet} contains host {name} ({address})")
+            errors.append(f"{key} {subnet} contains host {name} ({address})")
+
+
+def _check_proxy_api_subnet(config, errors):
+    key = "'hub:proxy_api_subnet'"
+    try:
+        subnet = ipaddress.IPv4Network(str(config["hub"]["proxy_api_subnet"]))
+    except ValueError:
+        errors.append(f"{key} must be an IPv4 network like 10.214.0.0/29")
+        return
+    if subnet.num_addresses < 8:
+        errors.append(f"{key} needs at least a /29 (the gateway, the proxy and the hub)")
+    try:
+        overlay = ipaddress.IPv4Network(str(config["swarm"]["overlay_subnet"]))
+    except ValueError:
+        overlay = None  # reported by its own check
+    if overlay and subnet.overlaps(overlay):
+        errors.append(f"{key} {subnet} overlaps 'swarm:overlay_subnet' {overlay}")
+    _check_no_host_in(key, subnet, config, errors)
 
 
 def _check_backup(config, errors):
@@ -435,13 +459,14 @@ def check_secrets(minion_id, roles, config, errors):
             errors.append("'auth:shared_password:password' must be at least 8 characters")
         if shared["admin_password"] and len(shared["admin_password"]) < 32:
             errors.append("'auth:shared_password:admin_password' must be at least 32 characters")
-    token = config["hub"]["cookie_secret"]
-    if "hub" in roles and token and not HEX_RE.match(token):
-        errors.append("'hub:cookie_secret' must be 64 hex characters (openssl rand -hex 32)")
+    for key in ("cookie_secret", "proxy_auth_token"):
+        token = config["hub"][key]
+        if "hub" in roles and token and not HEX_RE.match(token):
+            errors.append(f"'hub:{key}' must be 64 hex characters (openssl rand -hex 32)")
 
 
 def _needed_secrets(config):
-    needed = {"hub:cookie_secret"}
+    needed = {"hub:cookie_secret", "hub:proxy_auth_token"}
     if config["auth"]["type"] == "google":
         needed.add("auth:google:client_secret")
     else:

@@ -164,6 +164,7 @@ def build(minion_id, pillar, defaults, master_groups=None):
     merged["minion_roles"] = roles
     _add_image_names(merged)
     _add_containment(merged)
+    _add_proxy_api(merged)
     merged.update(salt_settings(roles, merged))
     _add_backup_target(roles, merged)
     return merged
@@ -183,7 +184,7 @@ def _check_nodegroups(master_groups, wanted, errors):
 def _add_image_names(config):
     """
     ``registry:address`` (pulls), ``registry:push_address`` (the hub's pushes, on its
-    loopback), ``images:names`` (hub, singleuser: where our images live) and
+    loopback), ``images:names`` (hub, proxy, singleuser: where our images live) and
     ``images:singleuser_tag`` resolved (null: ``images:tag``), so states need no such rule.
     """
     hub_address = config["hosts"][config["roles"]["hub"]]
@@ -192,7 +193,7 @@ def _add_image_names(config):
     images = config["images"]
     if images["singleuser_tag"] is None:
         images["singleuser_tag"] = images["tag"]
-    tags = {"hub": images["tag"], "singleuser": images["singleuser_tag"]}
+    tags = {"hub": images["tag"], "proxy": images["tag"], "singleuser": images["singleuser_tag"]}
     images["names"] = {
         which: f"{registry}/{images['repository']}/{which}:{tag}" for which, tag in tags.items()
     }
@@ -214,6 +215,14 @@ def _add_containment(config):
     subnet = ipaddress.IPv4Network(swarm["overlay_subnet"])
     swarm["overlay_ip_range"] = str(list(subnet.subnets(prefixlen_diff=1))[1])
     swarm["hub_overlay_address"] = str(subnet[2])
+
+
+def _add_proxy_api(config):
+    """``hub:proxy_api_address`` and ``hub:proxy_api_hub_address``: the proxy's and the
+    hub's addresses on the private network of hub:proxy_api_subnet (after its gateway)."""
+    api = ipaddress.IPv4Network(config["hub"]["proxy_api_subnet"])
+    config["hub"]["proxy_api_address"] = str(api[2])
+    config["hub"]["proxy_api_hub_address"] = str(api[3])
 
 
 def salt_settings(roles, config):

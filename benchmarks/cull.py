@@ -2,8 +2,9 @@
 Culling at scale: one beacon poll and one cull cycle against a hub with 100 to 5,000 users
 of whom about 50 have running servers, and how many hub API requests each makes.
 
-The hub is real (our hub image, its configurable-http-proxy and sqlite database, run as a
-second container `jhd-bench-hub` on the lab's hub host), and so is the client: salt's
+The hub is real (our hub image and sqlite database, run as a second container
+`jhd-bench-hub` on the lab's hub host, in the network namespace of a second proxy from our
+proxy image, `jhd-bench-proxy`), and so is the client: salt's
 `_modules/jupyterhub.py`, the code the beacon and `state.apply cull` run. The servers are
 a stand-in, in this benchmark only: a spawner whose "server" is one shared HTTP endpoint
 that answers 200, so 50 running servers cost nothing and the figures are the hub's and the
@@ -24,6 +25,8 @@ from pathlib import Path
 from benchmarks.common import REPO, Record, arguments, ensure_lab, plot
 
 CONTAINER = "jhd-bench-hub"
+PROXY_CONTAINER = "jhd-bench-proxy"
+PROXY_TOKEN = "bench-only-proxy-token-0123456789abcdef"
 HOST_DIR = "/srv/jhd-bench"
 PORT = 18081  # published on the hub host's lab address
 SALT_TOKEN = "bench-only-salt-token-0123456789abcdef"
@@ -61,6 +64,10 @@ c.JupyterHub.spawner_class = StandInSpawner
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
 c.JupyterHub.hub_ip = "0.0.0.0"
+# The proxy runs in its own container, as the site's does; the hub shares its namespace.
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
+c.ConfigurableHTTPProxy.auth_token = "{PROXY_TOKEN}"
 c.JupyterHub.hub_port = 8081
 c.JupyterHub.db_url = "sqlite:////tmp/bench.sqlite"
 c.JupyterHub.cleanup_servers = True
@@ -81,15 +88,22 @@ def hub_exec(lab, *cmd, input=None):
 
 
 def start_bench_hub(lab):
-    image = hub_exec(lab, "docker", "inspect", "--format", "{{.Config.Image}}", "jupyterhub")
-    image = image.stdout.strip()
+    def image_of(container):
+        out = hub_exec(lab, "docker", "inspect", "--format", "{{.Config.Image}}", container)
+        return out.stdout.strip()
+
     address = lab_address(lab)
-    hub_exec(lab, "docker", "rm", "-f", CONTAINER)
+    hub_exec(lab, "docker", "rm", "-f", CONTAINER, PROXY_CONTAINER)
     hub_exec(lab, "mkdir", "-p", HOST_DIR)
     hub_exec(lab, "sh", "-c", f"cat > {HOST_DIR}/config.py", input=BENCH_CONFIG)
-    hub_exec(lab, "docker", "run", "-d", "--name", CONTAINER,
+    hub_exec(lab, "sh", "-c", f"cat > {HOST_DIR}/proxy_token", input=PROXY_TOKEN)
+    hub_exec(lab, "docker", "run", "-d", "--name", PROXY_CONTAINER,
              "-p", f"{address}:{PORT}:8081", "-v", f"{HOST_DIR}:/bench:ro",
-             image, "jupyterhub", "--config", "/bench/config.py")  # fmt: skip
+             "-e", "PROXY_TOKEN_FILE=/bench/proxy_token", image_of("jupyterhub-proxy"),
+             "--api-ip", "127.0.0.1", "--default-target", "http://127.0.0.1:8081")  # fmt: skip
+    hub_exec(lab, "docker", "run", "-d", "--name", CONTAINER,
+             "--network", f"container:{PROXY_CONTAINER}", "-v", f"{HOST_DIR}:/bench:ro",
+             image_of("jupyterhub"), "jupyterhub", "--config", "/bench/config.py")  # fmt: skip
     url = f"http://{address}:{PORT}/hub/api"
     deadline = time.monotonic() + 60
     while True:
@@ -104,7 +118,7 @@ def start_bench_hub(lab):
 
 
 def stop_bench_hub(lab):
-    lab.exec("hub", "docker", "rm", "-f", CONTAINER, check=False)
+    lab.exec("hub", "docker", "rm", "-f", CONTAINER, PROXY_CONTAINER, check=False)
 
 
 def lab_address(lab):

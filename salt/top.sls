@@ -15,6 +15,7 @@ base:
     - nfs.server
     - restuser
     - hub
+    - hub.proxy
     - stats
     - backup
     - dashboard

@@ -2,13 +2,23 @@
 # JupyterHub on the hub: its settings (from the pillar, secrets included), its data
 # directory and the `jupyterhub` container, on the swarm's overlay network, spawning each
 # student's server as a swarm service (jupyterhub_deploy.spawner) and asking restuser for
-# system users over /run/restuser. `docker logs jupyterhub` shows its log.
+# system users over /run/restuser. `docker logs jupyterhub` shows its log. Its proxy runs
+# in a container of its own (hub/proxy.sls).
 {%- set hub = pillar.hub %}
-{%- set hub_address = pillar.hosts[pillar.roles.hub] %}
 include:
   - images.build
   - swarm.manager
   - restuser
+
+# Only the hub and its proxy join this network: the proxy's API listens there, where no
+# student's server (on the overlay) can reach it.
+hub-proxy-api-network:
+  docker_network.present:
+    - name: jupyterhub-proxy-api
+    - driver: bridge
+    - internal: true
+    - ipam_pools:
+      - subnet: {{ hub.proxy_api_subnet }}
 
 hub-data-dir:
   file.directory:
@@ -49,15 +59,16 @@ jupyterhub:
       - /var/run/docker.sock:/var/run/docker.sock:rw
       # restuser's socket directory (kept across restuser restarts by its unit).
       - /run/restuser:/run/restuser:rw
-    # The proxy, for nginx on the private network only; the API for salt on loopback only.
+    # Its API for salt, on loopback only (nginx reaches the proxy: hub/proxy.sls).
     - port_bindings:
-      - {{ hub_address }}:{{ hub.port }}:{{ hub.port }}
       - 127.0.0.1:{{ hub.api_port }}:8081
     # Its own address on the overlay, where servers reach its API (not a name, which any
-    # container could take: issue #18).
+    # container could take: issue #18); and the proxy's API network.
     - networks:
       - {{ pillar.swarm.network }}:
         - ipv4_address: {{ pillar.swarm.hub_overlay_address }}
+      - jupyterhub-proxy-api:
+        - ipv4_address: {{ hub.proxy_api_hub_address }}
     # After a host restart dockerd re-attaches the running container to the overlay a
     # little later; dockermod's network comparison crashes in that window: try again.
     - retry:
@@ -67,12 +78,13 @@ jupyterhub:
     # fresh hub would otherwise fail here on "network not present". Only in test mode:
     # salt 3008 loads every state module for a run's first onlyif/unless (0.7 s).
 {%- if opts.get('test') %}
-    - onlyif: docker network inspect {{ pillar.swarm.network }}
+    - onlyif: docker network inspect {{ pillar.swarm.network }} jupyterhub-proxy-api
 {%- endif %}
     - require:
       - cmd: image-hub
       - sls: swarm.manager
       - sls: restuser
+      - docker_network: hub-proxy-api-network
     - watch:
       - file: hub-settings
       # A new digest of the student image (recorded by imagectl): the config pins it.

@@ -1,6 +1,6 @@
-# The hub and student images: built on the hub from salt://images/files/<image> (the hub's
-# is the top-level hub/ folder) and pushed to the hub's registry (through its loopback
-# side), from which the nodes pull. imagectl.py rebuilds only when the build inputs change
+# The hub's, its proxy's and the students' images: built on the hub from
+# salt://images/files/<image> (the hub's is the top-level hub/ folder) and pushed to the
+# hub's registry (through its loopback side), from which the nodes pull. imagectl.py rebuilds only when the build inputs change
 # (files, extra CAs, base image), so a second run reports no changes.
 # The student image's tag is images:singleuser_tag; unless that is the moving images:tag it
 # is immutable: built once and never rebuilt, so setting an older tag back is a rollback.
@@ -11,7 +11,7 @@ include:
   - registry
   - images.imagectl
 
-{%- for image in ['hub', 'singleuser'] %}
+{%- for image in ['hub', 'proxy', 'singleuser'] %}
 {%-   set name = images.names[image] %}
 {%-   set args = ['build', '--context', '/srv/jupyterhub-build/' ~ image, '--image', name,
                   '--base', images.base, '--push', '--push-via', pillar.registry.push_address] %}
@@ -74,4 +74,5 @@ image-prune:
     - name: docker image prune --force
     - onchanges:
       - cmd: image-hub
+      - cmd: image-proxy
       - cmd: image-singleuser

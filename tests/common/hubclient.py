@@ -177,27 +177,15 @@ class Kernel:
 
     def run(self, code, timeout=60):
         """Run `code` over a new websocket (as a reconnecting browser does); its output."""
-        ws = self.student.websocket(f"/api/kernels/{self.id}/channels")
+        ws = self.channels()
         try:
-            msg_id = uuid.uuid4().hex
-            ws.send(json.dumps(execute_request(msg_id, code)))
-            output, deadline = [], time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                msg = json.loads(ws.recv())
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind, content = msg["msg_type"], msg["content"]
-                if kind == "stream":
-                    output.append(content["text"])
-                elif kind == "execute_result":
-                    output.append(content["data"].get("text/plain", ""))
-                elif kind == "error":
-                    raise AssertionError("\n".join(content["traceback"]))
-                elif kind == "status" and content["execution_state"] == "idle":
-                    return "".join(output)
-            raise AssertionError(f"no idle status within {timeout}s: {output}")
+            return run_on(ws, code, timeout)
         finally:
             ws.close()
+
+    def channels(self):
+        """A websocket to the kernel's channels, for :func:`run_on` (the caller closes it)."""
+        return self.student.websocket(f"/api/kernels/{self.id}/channels")
 
     def shutdown(self):
         self.student.server_api("DELETE", f"/kernels/{self.id}")
@@ -218,6 +206,27 @@ def working_students(names, ca_file):
         for person in people.values():
             if person.hub_api("GET", f"/users/{person.name}").json().get("servers"):
                 person.stop_server()
+
+
+def run_on(ws, code, timeout=60):
+    """Run `code` over the open kernel websocket `ws`; its stdout and result text."""
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps(execute_request(msg_id, code)))
+    output, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = json.loads(ws.recv())
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            output.append(content["text"])
+        elif kind == "execute_result":
+            output.append(content["data"].get("text/plain", ""))
+        elif kind == "error":
+            raise AssertionError("\n".join(content["traceback"]))
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "".join(output)
+    raise AssertionError(f"no idle status within {timeout}s: {output}")
 
 
 def execute_request(msg_id, code):

@@ -1,11 +1,16 @@
 """
-Student servers outlive the hub: when the hub container is recreated (a new image, a
-new overlay address), a running server keeps its kernel and reaches the new hub.
+Students do not notice the hub going away: their servers outlive the hub being recreated
+(a new image, a new overlay address), and, the proxy being a container of its own, an open
+kernel websocket stays open and working across hub restarts and an nginx reload.
 """
 
-from tests.common.hubclient import Student
+import threading
+import time
+
+from tests.common.hubclient import Kernel, Student, run_on
 
 NAME = "student09"
+BUSY = "student10"
 
 
 def test_a_running_server_survives_the_hub_being_recreated(lab, ca_file):
@@ -27,5 +32,78 @@ def test_a_running_server_survives_the_hub_being_recreated(lab, ca_file):
         again.login()
         again.open_lab()
         assert again.execute("print('after')").strip() == "after"
+    finally:
+        student.stop_server()
+
+
+class Busy(threading.Thread):
+    """A student at work: an execute every second on one open kernel websocket."""
+
+    def __init__(self, ws):
+        super().__init__(daemon=True)
+        self.ws, self.stop, self.done, self.failures = ws, threading.Event(), 0, []
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                assert run_on(self.ws, "print(6 * 7)", timeout=30).strip() == "42"
+                self.done += 1
+            except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+                self.failures.append(f"after {self.done} executes: {exc!r}")
+                return
+            self.stop.wait(1)
+
+    def executes_for(self, seconds):
+        """Let it work ``seconds`` more; the number of executes done meanwhile."""
+        before = self.done
+        time.sleep(seconds)
+        assert not self.failures, self.failures
+        return self.done - before
+
+
+def container_id(lab, host, name):
+    return lab.exec(host, "docker", "inspect", "-f", "{{.Id}}", name).stdout.strip()
+
+
+def test_an_open_kernel_websocket_outlives_hub_restarts_and_an_nginx_reload(lab, ca_file):
+    """Issue #21: configurable-http-proxy ran inside the hub's container, so `docker restart
+    jupyterhub` closed every student's websocket at once."""
+    student = Student(BUSY, ca_file)
+    student.login()
+    student.start_server()
+    try:
+        student.open_lab()
+        ws = Kernel(student).channels()
+        busy = Busy(ws)
+        busy.start()
+        proxy = container_id(lab, "hub", "jupyterhub-proxy")
+        assert busy.executes_for(3) >= 1
+
+        lab.exec("hub", "docker", "restart", "jupyterhub")
+        lab.wait_for_hub()
+        assert busy.executes_for(3) >= 1, "no execute after the hub's restart"
+
+        # Recreated by salt, as a new hub image or a settings change does.
+        hub = container_id(lab, "hub", "jupyterhub")
+        lab.exec("hub", "docker", "rm", "-f", "jupyterhub")
+        result = lab.salt("hub", "state.apply", "hub.proxy")["hub"]
+        assert all(state["result"] for state in result.values()), result
+        lab.wait_for_hub()
+        assert container_id(lab, "hub", "jupyterhub") != hub
+        assert busy.executes_for(3) >= 1, "no execute after the hub was recreated"
+
+        lab.exec("proxy", "systemctl", "reload", "nginx")
+        assert busy.executes_for(5) >= 2, "no execute after nginx reloaded"
+
+        assert container_id(lab, "hub", "jupyterhub-proxy") == proxy
+        busy.stop.set()
+        busy.join(40)
+        assert not busy.failures, busy.failures
+        ws.close()
+        # The recreated hub still routes and spawns: a new session reaches the server.
+        again = Student(BUSY, ca_file)
+        again.login()
+        again.open_lab()
+        assert again.execute("print('still')").strip() == "still"
     finally:
         student.stop_server()

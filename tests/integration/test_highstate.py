@@ -17,6 +17,7 @@ EXPECTED_STATES = {
         "nfs.server",
         "restuser",
         "hub",
+        "hub.proxy",
         "stats",
         "backup",
         "dashboard",
@@ -29,6 +30,7 @@ EXPECTED_STATES = {
 
 HUB_SECRETS = [
     ("hub", "cookie_secret"),
+    ("hub", "proxy_auth_token"),
     ("hub", "api_tokens"),
     ("auth", "google", "client_secret"),
     ("backup", "passphrase"),

@@ -106,8 +106,10 @@ def test_hub_and_proxy(example):
     assert c.JupyterHub.cookie_secret == bytes.fromhex(example["hub"]["cookie_secret"])
     assert c.JupyterHub.cleanup_servers is False
     assert c.JupyterHub.concurrent_spawn_limit == 100
-    # Not on the data dir, which outlives the container: a stale pid there was reused.
-    assert c.ConfigurableHTTPProxy.pid_file == "/dev/shm/jupyterhub-proxy.pid"
+    # Issue #21: the proxy is its own container; its API on the network only these share.
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.ConfigurableHTTPProxy.api_url == "http://10.214.0.2:8001"
+    assert c.ConfigurableHTTPProxy.auth_token == example["hub"]["proxy_auth_token"]
 
 
 def test_google_login(example):

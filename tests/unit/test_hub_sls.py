@@ -35,6 +35,7 @@ def test_init_sls():
     states = render_sls("hub/init.sls", pillar, pillar["roles"]["hub"])
     assert states["include"] == ["images.build", "swarm.manager", "restuser"]
     assert ids_and_functions(states) == {
+        "hub-proxy-api-network": ["docker_network.present"],
         "hub-data-dir": ["file.directory"],
         "hub-settings": ["file.serialize"],
         "jupyterhub": ["docker_container.running"],
@@ -45,23 +46,74 @@ def test_init_sls():
     )
     assert container["image"] == "10.0.0.10:5000/jupyterhub-deploy/hub:current"
     assert container["restart_policy"] == "unless-stopped"
-    # The proxy for nginx on the private address, the API for salt on loopback only.
-    assert container["port_bindings"] == ["10.0.0.10:8000:8000", "127.0.0.1:8081:8081"]
+    # The API for salt on loopback only; the proxy, in its own container, takes nginx's.
+    assert container["port_bindings"] == ["127.0.0.1:8081:8081"]
     assert "/run/restuser:/run/restuser:rw" in container["binds"]
     assert "/var/run/docker.sock:/var/run/docker.sock:rw" in container["binds"]
-    # A fixed overlay address, where servers reach the API (issue #18 item 6).
-    assert container["networks"] == [{"jupyterhub": [{"ipv4_address": "10.213.0.2"}]}]
+    # A fixed overlay address, where servers reach the API (issue #18 item 6), and one on
+    # the network where only the proxy's API listens.
+    assert container["networks"] == [
+        {"jupyterhub": [{"ipv4_address": "10.213.0.2"}]},
+        {"jupyterhub-proxy-api": [{"ipv4_address": "10.214.0.3"}]},
+    ]
+    network = dict(
+        pair
+        for item in states["hub-proxy-api-network"]["docker_network.present"]
+        for pair in item.items()
+    )
+    assert network["internal"] is True and network["ipam_pools"] == [{"subnet": "10.214.0.0/29"}]
     settings = dict(
         pair for item in states["hub-settings"]["file.serialize"] for pair in item.items()
     )
     assert settings["mode"] == "0600" and settings["show_changes"] is False
 
 
+def test_proxy_sls_runs_the_proxy_apart_from_the_hub():
+    """Issue #21: a hub restart or upgrade no longer closes students' connections."""
+    pillar = minion_pillar("example")
+    states = render_sls("hub/proxy.sls", pillar, pillar["roles"]["hub"])
+    assert ids_and_functions(states) == {
+        "hub-proxy-token": ["file.managed"],
+        "jupyterhub-proxy": ["docker_container.running"],
+        "hub-routes-restored": ["module.run"],
+    }
+    proxy = dict(
+        pair
+        for item in states["jupyterhub-proxy"]["docker_container.running"]
+        for pair in item.items()
+    )
+    assert proxy["image"] == "10.0.0.10:5000/jupyterhub-deploy/proxy:current"
+    assert proxy["port_bindings"] == ["10.0.0.10:8000:8000"]
+    # The API on the private network's address only, never on the overlay.
+    assert "--api-ip 10.214.0.2 --api-port 8001" in proxy["command"]
+    assert "--default-target http://10.213.0.2:8081" in proxy["command"]
+    assert proxy["networks"] == [
+        "jupyterhub",
+        {"jupyterhub-proxy-api": [{"ipv4_address": "10.214.0.2"}]},
+    ]
+    # The hub's container first (an older hub still holds port 8000); no watch on it,
+    # so a hub change never restarts the proxy.
+    assert {"docker_container": "jupyterhub"} in requires(states["jupyterhub-proxy"],
+                                                          "docker_container.running")  # fmt: skip
+    assert not any("watch" in item and {"docker_container": "jupyterhub"} in item["watch"]
+                   for item in states["jupyterhub-proxy"]["docker_container.running"]
+                   if isinstance(item, dict))  # fmt: skip
+    token = dict(
+        pair for item in states["hub-proxy-token"]["file.managed"] for pair in item.items()
+    )
+    assert token["contents_pillar"] == "hub:proxy_auth_token"
+    assert token["mode"] == "0400" and token["show_changes"] is False
+    restored = dict(
+        pair for item in states["hub-routes-restored"]["module.run"] for pair in item.items()
+    )
+    assert restored["onchanges"] == [{"docker_container": "jupyterhub-proxy"}]
+
+
 def test_image_sls_passes_the_extra_cas():
     pillar = minion_pillar("example")
     pillar["images"]["extra_ca_certs"] = ["/usr/local/share/ca-certificates/corp.crt"]
     states = render_sls("images/build.sls", pillar, pillar["roles"]["hub"])
-    for image in ("hub", "singleuser"):
+    for image in ("hub", "proxy", "singleuser"):
         run = dict(pair for item in states[f"image-{image}"]["cmd.run"] for pair in item.items())
         assert f"--image 10.0.0.10:5000/jupyterhub-deploy/{image}:current" in run["name"]
         assert "--ca-cert /usr/local/share/ca-certificates/corp.crt" in run["name"]

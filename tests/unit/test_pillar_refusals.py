@@ -311,3 +311,27 @@ def test_an_overlay_subnet_that_holds_a_host_or_is_too_small_is_refused(subnet, 
     pillar = site_pillar()
     pillar["swarm"] = {"overlay_subnet": subnet}
     assert f"'swarm:overlay_subnet' {words}" in errors_of(HUB, pillar)
+
+
+def test_missing_proxy_token_is_refused_on_the_hub():
+    pillar = site_pillar()
+    del pillar["hub"]["proxy_auth_token"]
+    message = errors_of(HUB, pillar)
+    assert "'hub:proxy_auth_token' is missing: put it in secrets/hub.sls" in message
+    pillar["hub"]["proxy_auth_token"] = "short"
+    assert "'hub:proxy_auth_token' must be 64 hex characters" in errors_of(HUB, pillar)
+
+
+@pytest.mark.parametrize(
+    "subnet, words",
+    [
+        ("10.213.5.0/29", "10.213.5.0/29 overlaps 'swarm:overlay_subnet' 10.213.0.0/16"),
+        ("10.0.0.8/29", "10.0.0.8/29 contains host hub.example.edu (10.0.0.10)"),
+        ("10.214.0.0/30", "needs at least a /29"),
+        ("proxy-net", "must be an IPv4 network"),
+    ],
+)
+def test_a_proxy_api_subnet_that_clashes_or_is_too_small_is_refused(subnet, words):
+    pillar = site_pillar()
+    pillar["hub"]["proxy_api_subnet"] = subnet
+    assert f"'hub:proxy_api_subnet' {words}" in errors_of(HUB, pillar)

@@ -127,6 +127,7 @@ def test_image_names_and_registry_address_are_computed():
     assert result["registry"]["push_address"] == "127.0.0.1:5001"
     assert result["images"]["names"] == {
         "hub": "10.0.0.10:5000/jupyterhub-deploy/hub:current",
+        "proxy": "10.0.0.10:5000/jupyterhub-deploy/proxy:current",
         "singleuser": "10.0.0.10:5000/jupyterhub-deploy/singleuser:current",
     }
     assert result["images"]["singleuser_tag"] == "current"  # null: images:tag
@@ -138,6 +139,7 @@ def test_the_student_image_has_its_own_tag_and_the_hub_keeps_the_moving_one():
     result = deploy.build(HUB, pillar, DEFAULTS)
     assert result["images"]["names"] == {
         "hub": "10.0.0.10:5000/jupyterhub-deploy/hub:current",
+        "proxy": "10.0.0.10:5000/jupyterhub-deploy/proxy:current",
         "singleuser": "10.0.0.10:5000/jupyterhub-deploy/singleuser:week5",
     }
     assert result["images"]["singleuser_tag"] == "week5"
@@ -197,3 +199,9 @@ def test_the_hub_s_overlay_address_lies_outside_what_swarm_hands_out():
     assert swarm["overlay_subnet"] == "10.213.0.0/16"
     assert swarm["overlay_ip_range"] == "10.213.128.0/17"
     assert swarm["hub_overlay_address"] == "10.213.0.2"
+
+
+def test_the_proxy_api_addresses_follow_its_gateway():
+    hub = deploy.build("hub.example.edu", site_pillar(), DEFAULTS)["hub"]
+    assert hub["proxy_api_subnet"] == "10.214.0.0/29"
+    assert (hub["proxy_api_address"], hub["proxy_api_hub_address"]) == ("10.214.0.2", "10.214.0.3")

@@ -22,7 +22,6 @@ EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
 # The hub container's name (salt/hub/init.sls).
 HUB_CONTAINER = "jupyterhub"
 SINGLEUSER_PORT = 8888
-PROXY_PID_FILE = "/dev/shm/jupyterhub-proxy.pid"
 # The staff dashboard's directory (salt/dashboard): its snapshot and the token made here.
 DASHBOARD_DIR = f"{DATA_DIR}/dashboard"
 DASHBOARD = "dashboard"
@@ -199,11 +198,11 @@ def configure(c, settings):
     c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
     if hub.get("cookie_secret"):
         c.JupyterHub.cookie_secret = bytes.fromhex(hub["cookie_secret"])
-    # The proxy is the hub's own child, so no proxy of an earlier container (or start) can
-    # still run: keep its pid file in /dev/shm, which every container start empties. On
-    # the data dir, a stale file named pid 10, which in the new container was one of the
-    # hub's own threads: the hub sent SIGTERM to itself at every start (seen in the lab).
-    c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
+    # The proxy runs in its own container (salt/hub/proxy.sls), so students' connections
+    # outlive a hub restart; its API listens only on the network the two share.
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = f"http://{hub['proxy_api_address']}:8001"
+    c.ConfigurableHTTPProxy.auth_token = hub["proxy_auth_token"]
     # Servers outlive a hub restart; the hub finds them again from its database
     # (jupyterhub#1156, #5107).
     c.JupyterHub.cleanup_servers = False

@@ -3,6 +3,8 @@
 hub:
   # openssl rand -hex 32
   cookie_secret: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  # The proxy's API token, also openssl rand -hex 32.
+  proxy_auth_token: fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210
   # Tokens of our own services on the hub (salt's API client): openssl rand -hex 32
   api_tokens:
     salt: replace-with-openssl-rand-hex-32

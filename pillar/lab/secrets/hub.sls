@@ -1,6 +1,7 @@
 # Lab-only secrets: the lab runs on loopback and these values protect nothing real.
 hub:
   cookie_secret: 6c61622d6f6e6c792d636f6f6b69652d7365637265742d6e6f742d7265616c21
+  proxy_auth_token: 6c61622d6f6e6c792d70726f78792d6170692d746f6b656e2d6e6f747265616c
   api_tokens:
     salt: lab-only-salt-api-token-0123456789abcdef
 auth:
