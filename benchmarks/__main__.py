@@ -9,6 +9,7 @@ NAMES = {
     "cull": "one beacon poll and one cull cycle against 100 to 5,000 hub users",
     "backup": "backup.run against bare duplicity (full, incremental), restore of one home",
     "render": "highstate render and pillar validation for 50 to 2,000 students",
+    "restart": "hub settings change, hub recreated, nginx reload with 40 servers, 10 busy",
 }
 
 
