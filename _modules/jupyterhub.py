@@ -175,6 +175,34 @@ def get_user(name, api=None):
     return data
 
 
+def proxy_routes():
+    """
+    The users whose server the hub's proxy routes to, sorted. The proxy (its own container,
+    salt/hub/proxy.sls) keeps routes in memory: after its own restart it has none until
+    the hub puts them back (at the hub's start, or its next activity check). Its API is on
+    the hub host's private Docker network, which the host reaches.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hub jupyterhub.proxy_routes
+    """
+    hub = __pillar__.get("hub", {})
+    url = f"http://{hub.get('proxy_api_address')}:8001/api/routes"
+    request = urllib.request.Request(url)
+    request.add_header("Authorization", f"token {hub.get('proxy_auth_token')}")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            routes = json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise CommandExecutionError(
+            f"the hub's proxy API at {url} does not answer ({getattr(exc, 'reason', exc)}): "
+            "is the `jupyterhub-proxy` container running? See `docker logs jupyterhub-proxy`"
+        ) from None
+    return sorted({data["user"] for data in routes.values() if data.get("user")})
+
+
 def running_servers():
     """
     ``{user: server model}`` of every running (ready) default server.

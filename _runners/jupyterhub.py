@@ -22,6 +22,7 @@ TIMEOUT = 60
 # Where to look when something is wrong (salt/*: what writes each of them).
 LOGS = {
     "jupyterhub": "on the hub: docker logs jupyterhub",
+    "the hub's proxy": "on the hub: docker logs jupyterhub-proxy",
     "a student's server": "on the hub: docker service logs jupyter-<user>",
     "restuser": "on the hub: /var/log/restuser.log and journalctl -u restuser",
     "backups": "salt-run jobs.list_jobs search_function=backup.run; then jobs.lookup_jid",
@@ -36,6 +37,7 @@ LOGS = {
 HUB_FUNCTIONS = {
     "jupyterhub.list_users": list,
     "jupyterhub.running_servers": dict,
+    "jupyterhub.proxy_routes": list,
     "jupyterhub.last_cull": (dict, type(None)),
     "restuser.list": list,
     "backup.status": dict,
@@ -224,6 +226,16 @@ def summarize(hub_id, hub_replies, node_ids, node_replies, image_replies=None):
         }
     else:
         problems.append(f"the hub API: {users if not ok else running}")
+    ok_routes, routed = results["jupyterhub.proxy_routes"]
+    if not ok_routes:
+        problems.append(f"the proxy: {routed}")
+    elif ok_running and set(running) - set(routed):
+        # The proxy restarted on its own (a crash): routes come back at the hub's start.
+        lost = ", ".join(sorted(set(running) - set(routed)))
+        problems.append(
+            f"the proxy has no route to the running servers of {lost}: "
+            "docker restart jupyterhub (on the hub) puts every route back"
+        )
     ok, accounts = results["restuser.list"]
     if ok:
         hub.setdefault("users", {})["system accounts"] = len(accounts)

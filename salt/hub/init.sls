@@ -11,12 +11,13 @@ include:
   - restuser
 
 # Only the hub and its proxy join this network: the proxy's API listens there, where no
-# student's server (on the overlay) can reach it.
+# student's server (on the overlay) can reach it. Not `internal`: Docker 20.10 then
+# published neither container's ports (no gateway network); Docker keeps other
+# containers off a bridge they are not on.
 hub-proxy-api-network:
   docker_network.present:
     - name: jupyterhub-proxy-api
     - driver: bridge
-    - internal: true
     - ipam_pools:
       - subnet: {{ hub.proxy_api_subnet }}
 

@@ -16,6 +16,7 @@ def hub_reply(**overrides):
     ret = {
         "jupyterhub.list_users": USERS,
         "jupyterhub.running_servers": RUNNING,
+        "jupyterhub.proxy_routes": sorted(RUNNING),
         "jupyterhub.last_cull": {"time": "2026-11-30T09:00:00+00:00", "culled": {"bob": "idle"}},
         "restuser.list": [{"name": "alice"}, {"name": "bob"}],
         "backup.status": {"last_backup": "2026-11-30T11:05:00Z", "stale": False},

@@ -107,3 +107,26 @@ def test_an_open_kernel_websocket_outlives_hub_restarts_and_an_nginx_reload(lab,
         assert again.execute("print('still')").strip() == "still"
     finally:
         student.stop_server()
+
+
+def test_a_restarted_proxy_gets_its_routes_back_and_salt_sees_them(lab, ca_file):
+    """The proxy's own restart (a crash, a new image) empties its routes; the hub puts
+    them back at its next activity check (the lab's hub:activity_interval is 30 s), and
+    salt reads them from the proxy's API on the hub host (jupyterhub.proxy_routes, which
+    salt-run jupyterhub.status compares with the running servers)."""
+    student = Student(NAME, ca_file)
+    student.login()
+    student.start_server()
+    try:
+        student.open_lab()
+        assert NAME in lab.salt("hub", "jupyterhub.proxy_routes")["hub"]
+        lab.exec("hub", "docker", "restart", "jupyterhub-proxy")
+        deadline = time.monotonic() + 90
+        while NAME not in lab.salt("hub", "jupyterhub.proxy_routes")["hub"]:
+            assert time.monotonic() < deadline, "the hub did not put the route back"
+            time.sleep(3)
+        code, status = lab.salt_run("jupyterhub.status")
+        assert not [p for p in status["problems"] if "proxy" in p], status["problems"]
+        assert student.execute("print('routed')").strip() == "routed"
+    finally:
+        student.stop_server()

@@ -43,6 +43,23 @@ def test_the_hub_api_down_is_a_problem_and_the_rest_still_reports():
     assert report["hub"]["hub"]["users"] == {"system accounts": 2}
 
 
+def test_a_proxy_that_lost_its_routes_or_does_not_answer_is_a_problem():
+    """Issue #21: the proxy is its own container; one restarted by docker (a crash) has no
+    routes until the hub puts them back."""
+    _, problems = runner.summarize(
+        "hub", hub_reply(jupyterhub__proxy_routes=([], 0)), ["node1"], NODES
+    )
+    assert problems == [
+        "the proxy has no route to the running servers of alice: "
+        "docker restart jupyterhub (on the hub) puts every route back"
+    ]
+    down = "the hub's proxy API at http://10.214.0.2:8001/api/routes does not answer"
+    _, problems = runner.summarize(
+        "hub", hub_reply(jupyterhub__proxy_routes=(down, 1)), ["node1"], NODES
+    )
+    assert problems == [f"the proxy: {down}"]
+
+
 def test_a_silent_hub_is_a_problem():
     _, problems = runner.summarize("hub", {}, [], {})
     assert problems[0] == "the hub (hub) did not answer"
