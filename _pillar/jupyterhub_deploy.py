@@ -218,9 +218,10 @@ def _add_containment(config):
 
 
 def _add_proxy_api(config):
-    """``hub:proxy_api_address`` and ``hub:proxy_api_hub_address``: the proxy's and the
-    hub's addresses on the private network of hub:proxy_api_subnet (after its gateway)."""
+    """``hub:proxy_api_gateway``, ``hub:proxy_api_address`` and ``hub:proxy_api_hub_address``:
+    the host's, the proxy's and the hub's addresses on hub:proxy_api_subnet."""
     api = ipaddress.IPv4Network(config["hub"]["proxy_api_subnet"])
+    config["hub"]["proxy_api_gateway"] = str(api[1])
     config["hub"]["proxy_api_address"] = str(api[2])
     config["hub"]["proxy_api_hub_address"] = str(api[3])
 

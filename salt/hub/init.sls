@@ -20,6 +20,9 @@ hub-proxy-api-network:
     - driver: bridge
     - ipam_pools:
       - subnet: {{ hub.proxy_api_subnet }}
+        # Named: Docker adds it to the network's config at its next start, and the
+        # state would then make the network again (dropping both containers' links).
+        gateway: {{ hub.proxy_api_gateway }}
 
 hub-data-dir:
   file.directory:

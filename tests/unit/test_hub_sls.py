@@ -61,7 +61,7 @@ def test_init_sls():
         for item in states["hub-proxy-api-network"]["docker_network.present"]
         for pair in item.items()
     )
-    assert network["ipam_pools"] == [{"subnet": "10.214.0.0/29"}]
+    assert network["ipam_pools"] == [{"subnet": "10.214.0.0/29", "gateway": "10.214.0.1"}]
     settings = dict(
         pair for item in states["hub-settings"]["file.serialize"] for pair in item.items()
     )

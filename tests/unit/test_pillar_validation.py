@@ -204,4 +204,5 @@ def test_the_hub_s_overlay_address_lies_outside_what_swarm_hands_out():
 def test_the_proxy_api_addresses_follow_its_gateway():
     hub = deploy.build("hub.example.edu", site_pillar(), DEFAULTS)["hub"]
     assert hub["proxy_api_subnet"] == "10.214.0.0/29"
+    assert hub["proxy_api_gateway"] == "10.214.0.1"
     assert (hub["proxy_api_address"], hub["proxy_api_hub_address"]) == ("10.214.0.2", "10.214.0.3")
