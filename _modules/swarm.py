@@ -5,6 +5,10 @@ saltext-dockermod manages containers, images, networks and volumes but has no sw
 support, so this module covers what our states need: the local node's swarm state,
 initialising a manager, join tokens (published to workers through the salt mine) and
 joining as a worker.
+
+Why about 500 lines: one docker SDK client per question salt asks swarm (nodes, tasks,
+the overlay network, student containers and their leftovers), each with its operator's
+docstring; splitting the network functions into their own module is the next step.
 """
 
 import datetime
