@@ -42,6 +42,7 @@ PATTERNS = {
     ),
     # What Docker accepts as a tag.
     "docker_tag": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"), "a Docker tag"),
+    "release": (re.compile(r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?"), "a release such as 6.1.2"),
 }
 RULE_FIELDS = {"kind", "nullable", "min", "choices", "pattern", "add_to_default"}
 KINDS = {"duration", "size", "str", "int", "float", "bool", "list", "map"}

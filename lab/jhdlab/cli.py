@@ -7,6 +7,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -271,6 +272,12 @@ def cmd_exec(exec_args):
     return subprocess.call(["docker", "exec", "-i", *tty, CONTAINER_PREFIX + host, *command])
 
 
+def release(text):
+    if not re.fullmatch(r"\d+\.\d+\.\d+", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: a release such as 6.1.2")
+    return text
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="script/lab", description="The local lab: jupyterhub-deploy's hosts as containers."
@@ -310,6 +317,11 @@ def parse_args(argv):
     )
     up.add_argument(
         "--no-apply", action="store_true", help="stop after salt answers: no state.apply"
+    )
+    up.add_argument(
+        "--jupyterhub-version",
+        type=release,
+        help="the hub on this JupyterHub release (hub:jupyterhub_version), e.g. 5.5.4",
     )
     up.set_defaults(func=cmd_up)
 

@@ -69,6 +69,7 @@ class Topology(SitePillar):
         self.standin_address = addr(5)
         self.https_port, self.http_port = args.https_port, args.http_port
         self.release = args.release
+        self.jupyterhub_version = getattr(args, "jupyterhub_version", None)
         if args.single:
             self.name = "single"
             self.hosts = [Host("allinone", addr(10), ["proxy", "hub", "node"])]

@@ -1,8 +1,9 @@
 """
 The site pillar the lab writes: a copy of pillar/lab for the topology asked for, in which
 only the `hosts:`, `roles:` (and on one host `backup:` and `swarm:`) blocks, the proxy's
-`public_port` and the images' `base` (the lab's release) differ; and scalars read from the
-lab's pillar for the Google stand-in.
+`public_port`, the images' `base` (the lab's release) and, with `up --jupyterhub-version`,
+`hub:jupyterhub_version` differ; and scalars read from the lab's pillar for the Google
+stand-in.
 """
 
 import re
@@ -14,7 +15,7 @@ from .common import LAB_PILLAR, STATE_DIR, LabError, ensure_state_dir, log
 class SitePillar:
     """
     The site pillar half of a Topology (hosts.py), which gives it `hosts`, `name`,
-    `release`, `standin_address`, `https_port` and `by_role()`.
+    `release`, `standin_address`, `https_port`, `jupyterhub_version` and `by_role()`.
     """
 
     def site_blocks(self):
@@ -74,6 +75,12 @@ class SitePillar:
         text, count = re.subn(r"(?m)^  base: jupyterhub-deploy/debian:.*\n", base_line, text)
         if count != 1:
             raise LabError(f"{site_sls}: no `images: base: jupyterhub-deploy/debian:...` line")
+        if self.jupyterhub_version:
+            # `up --jupyterhub-version`: the site on another release (the upgrade test).
+            line = f"hub:\n  jupyterhub_version: {self.jupyterhub_version}\n"
+            text, count = re.subn(r"(?m)^hub:\n", line, text, count=1)
+            if count != 1:
+                raise LabError(f"{site_sls}: no top-level `hub:` block")
         text, count = re.subn(r"(?m)^  public_port: .*\n", port_line, text, count=1)
         if count != 1:
             log(f"{site_sls} has no proxy public_port: redirects may miss the port", "site")

@@ -53,6 +53,18 @@ hub-settings:
         {{ section }}: {{ pillar[section] | json }}
 {%- endfor %}
 
+# A JupyterHub release with a newer schema (hub:jupyterhub_version): the hub stopped, the
+# database copied to <db>.<old version>.<time> and migrated by the new image before the hub
+# is recreated; a failed migration puts the copy back and starts the old hub again.
+hub-database-migrated:
+  jupyterhub_db.migrated:
+    - name: {{ hub.data_dir }}/jupyterhub.sqlite
+    - image: {{ pillar.images.names.hub }}
+    - container: jupyterhub
+    - require:
+      - cmd: image-hub
+      - file: hub-data-dir
+
 jupyterhub:
   docker_container.running:
     - image: {{ pillar.images.names.hub }}
@@ -86,6 +98,7 @@ jupyterhub:
 {%- endif %}
     - require:
       - cmd: image-hub
+      - jupyterhub_db: hub-database-migrated
       - sls: swarm.manager
       - sls: restuser
       - docker_network: hub-proxy-api-network

@@ -15,6 +15,9 @@ include:
 {%-   set name = images.names[image] %}
 {%-   set args = ['build', '--context', '/srv/jupyterhub-build/' ~ image, '--image', name,
                   '--base', images.base, '--push', '--push-via', pillar.registry.push_address] %}
+{%-   if image == 'hub' and pillar.hub.jupyterhub_version %}
+{%-     do args.extend(['--build-arg', 'JUPYTERHUB_VERSION=' ~ pillar.hub.jupyterhub_version]) %}
+{%-   endif %}
 {%-   if image == 'singleuser' %}
 {#-     The digest the hub spawns (jupyterhub_deploy.config), never the tag. #}
 {%-     do args.extend(['--record', pillar.hub.data_dir ~ '/singleuser-image.json']) %}

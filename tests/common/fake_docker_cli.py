@@ -19,17 +19,20 @@ STUDENT = "10.0.0.10:5000/jupyterhub-deploy/singleuser"
 class FakeDocker:
     """
     Local images by name -> {"id", "labels", "repo_digests"}; containers by name -> image
-    id; commands recorded (``image inspect`` as "inspect", other ``image X`` as "image X").
+    id; commands recorded (``image inspect`` as "inspect", other ``image X`` as "image X"),
+    and every call's arguments in ``calls``.
     """
 
     def __init__(self, images=None):
         self.images = images or {}
         self.containers = {}
         self.commands = []
+        self.calls = []
         self.pushed = {}
         self.registry_down = False
 
     def __call__(self, *args, check=True):
+        self.calls.append(args)
         if args[0] == "image":
             self.commands.append("inspect" if args[1] == "inspect" else f"image {args[1]}")
         else:

@@ -41,6 +41,14 @@ class Lab:
                                  f"{proc.stderr}")  # fmt: skip
         return proc
 
+    def query(self, db, sql):
+        """The rows of ``sql`` on the hub host's sqlite file ``db``, read-only, as lists."""
+        code = (
+            "import json, sqlite3, sys; db = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', "
+            "uri=True); print(json.dumps(db.execute(sys.argv[2]).fetchall()))"
+        )
+        return json.loads(self.exec("hub", "python3", "-c", code, db, sql).stdout)
+
     def salt(self, target, *args, timeout=1200):
         """`salt TARGET ARGS` on the lab master; the parsed JSON, one dict per minion."""
         proc = self.exec(

@@ -38,6 +38,7 @@ def test_init_sls():
         "hub-proxy-api-network": ["docker_network.present"],
         "hub-data-dir": ["file.directory"],
         "hub-settings": ["file.serialize"],
+        "hub-database-migrated": ["jupyterhub_db.migrated"],
         "jupyterhub": ["docker_container.running"],
         "hub-student-image-mine": ["module.run"],
     }
@@ -46,6 +47,8 @@ def test_init_sls():
     )
     assert container["image"] == "10.0.0.10:5000/jupyterhub-deploy/hub:current"
     assert container["restart_policy"] == "unless-stopped"
+    # The schema migrated (the old hub stopped first) before the new image's container runs.
+    assert {"jupyterhub_db": "hub-database-migrated"} in container["require"]
     # The API for salt on loopback only; the proxy, in its own container, takes nginx's.
     assert container["port_bindings"] == ["127.0.0.1:8081:8081"]
     assert "/run/restuser:/run/restuser:rw" in container["binds"]
@@ -177,6 +180,16 @@ def test_image_sls_builds_a_student_tag_other_than_the_moving_one_immutable(tag,
         run = cmd_run(states, state_id)
         assert not {"unless", "onlyif", "creates"} & set(run)
         assert run["name"] + " --plan" in run["stateful"][0]["test_name"]
+
+
+@pytest.mark.parametrize("version", [None, "6.1.2"])
+def test_a_jupyterhub_release_in_the_pillar_is_the_hub_image_s_build_argument(version):
+    pillar = pillar_with_tag(None)
+    pillar["hub"]["jupyterhub_version"] = version
+    states = render_sls("images/build.sls", pillar, pillar["roles"]["hub"])
+    hub = cmd_run(states, "image-hub")["name"]
+    assert ("--build-arg JUPYTERHUB_VERSION=6.1.2" in hub) is bool(version)
+    assert "--build-arg" not in cmd_run(states, "image-singleuser")["name"]
 
 
 def test_prepull_sls_prunes_the_other_tags_after_the_pull():

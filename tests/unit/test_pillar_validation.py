@@ -165,6 +165,21 @@ def test_good_image_tags_pass(tag):
     assert deploy.build(HUB, pillar, DEFAULTS)["images"]["names"]["singleuser"].endswith(":" + tag)
 
 
+@pytest.mark.parametrize("version", ["6.1", "v6.1.2", "6.1.2; rm -rf /", "6.1.2 ", "latest"])
+def test_a_jupyterhub_release_that_is_not_one_is_refused_naming_the_key(version):
+    """It becomes a build argument and `pip install jupyterhub==VERSION`: a release only."""
+    pillar = site_pillar("example", ("hub",))
+    pillar["hub"]["jupyterhub_version"] = version
+    assert "'hub:jupyterhub_version' must be a release such as 6.1.2" in errors_of(HUB, pillar)
+
+
+@pytest.mark.parametrize("version", ["5.5.4", "6.1.2", "7.0.0rc1", None])
+def test_a_jupyterhub_release_passes(version):
+    pillar = site_pillar("example", ("hub",))
+    pillar["hub"]["jupyterhub_version"] = version
+    assert deploy.build(HUB, pillar, DEFAULTS)["hub"]["jupyterhub_version"] == version
+
+
 def concern(tmp_path, defaults, rules):
     (tmp_path / "demo").mkdir()
     (tmp_path / "demo/defaults.yaml").write_text(defaults)

@@ -7,7 +7,6 @@ does both). The phases' times are printed for docs/operations.md.
 """
 
 import concurrent.futures
-import json
 import subprocess
 import time
 
@@ -28,15 +27,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get full-upgrade -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold
 """
-
-
-def query(lab, db, sql):
-    """The rows of ``sql`` on the hub's sqlite ``db``, read-only, as JSON lists."""
-    code = (
-        "import json, sqlite3, sys; db = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True)"
-        "; print(json.dumps(db.execute(sys.argv[2]).fetchall()))"
-    )
-    return json.loads(lab.exec("hub", "python3", "-c", code, db, sql).stdout)
 
 
 def timed(times, name, func, *args, **kwargs):
@@ -72,8 +62,8 @@ def site(tmp_path_factory):
     backup = lab.salt("hub", "backup.run", "full=True", timeout=900)["hub"]
     assert backup["result"] is True, backup
     before = {
-        "users": query(lab, HUB_DB, "select name from users order by name"),
-        "activity": query(lab, STATS_DB, "select count(*) from activity")[0][0],
+        "users": lab.query(HUB_DB, "select name from users order by name"),
+        "activity": lab.query(STATS_DB, "select count(*) from activity")[0][0],
         "backup_time": int(lab.exec("hub", "date", "+%s").stdout),
         "duplicity": lab.exec("hub", "duplicity", "--version").stdout.strip(),
     }
@@ -113,8 +103,8 @@ def test_salt_runs_from_a_venv_rebuilt_on_python_3_13(site):
 
 def test_the_hub_keeps_its_users_and_the_activity_history(site):
     lab, before = site["lab"], site["before"]
-    assert query(lab, HUB_DB, "select name from users order by name") == before["users"]
-    after = query(lab, STATS_DB, "select count(*) from activity")[0][0]
+    assert lab.query(HUB_DB, "select name from users order by name") == before["users"]
+    after = lab.query(STATS_DB, "select count(*) from activity")[0][0]
     assert after >= before["activity"] > 0
 
 

@@ -8,18 +8,19 @@ build id with a ``sha256:``-prefixed one). So salt runs this instead:
 
 ``imagectl.py build --context DIR --image REG/REPO:TAG --base IMAGE [--ca-cert PEM]... [--push]``
 ``[--push-via HOST:PORT] [--record FILE] [--immutable]``
-    Builds DIR (plus the extra CA certificates as ``ca-certificates/*.crt``, and the base
-    image as the build argument BASE_IMAGE) unless the image already carries the label
-    with the digest of exactly those inputs; then pushes it unless the registry already
-    has that image. A local image built from exactly those inputs under another tag is
-    tagged instead of built again. With ``--immutable`` a tag that exists (in the registry
-    or locally) is never rebuilt, whatever changed: a tag names one image for good, so
-    setting an older tag back is a rollback. Only the moving tag (images:tag) is rebuilt
-    in place. ``--push-via`` pushes through another address of the same registry (the
-    hub's loopback side: REG itself is read-only). ``--record`` writes the image's digest
-    to FILE (``{"image", "digest", "built"}``, built: every tag's): the hub spawns that
-    digest, never the tag, so a tag re-pushed behind our back is not what students run
-    (issue #18).
+``[--build-arg NAME=VALUE]...``
+    Builds DIR (plus the extra CA certificates as ``ca-certificates/*.crt``, the base
+    image as the build argument BASE_IMAGE, and the other build arguments) unless the
+    image already carries the label with the digest of exactly those inputs; then pushes
+    it unless the registry already has that image. A local image built from exactly those
+    inputs under another tag is tagged instead of built again. With ``--immutable`` a tag
+    that exists (in the registry or locally) is never rebuilt, whatever changed: a tag
+    names one image for good, so setting an older tag back is a rollback. Only the moving
+    tag (images:tag) is rebuilt in place. ``--push-via`` pushes through another address
+    of the same registry (the hub's loopback side: REG itself is read-only). ``--record``
+    writes the image's digest to FILE (``{"image", "digest", "built"}``, built: every
+    tag's): the hub spawns that digest, never the tag, so a tag re-pushed behind our back
+    is not what students run (issue #18).
 ``imagectl.py pull --image REG/REPO:TAG [--digest sha256:...]``
     Pulls the image unless the local copy is the registry's (the nodes' pre-pull); with
     ``--digest``, pulls exactly that digest and tags it locally as REG/REPO:TAG.
@@ -42,6 +43,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -99,7 +101,7 @@ def ca_name(index, path):
     return f"{index:02d}-{base}.crt"
 
 
-def inputs_digest(context, ca_certs, base, base_id):
+def inputs_digest(context, ca_certs, base, base_id, build_args=()):
     """sha256 of everything the image is built from."""
     digest = hashlib.sha256()
 
@@ -108,6 +110,8 @@ def inputs_digest(context, ca_certs, base, base_id):
         digest.update(data)
 
     add("base", f"{base}@{base_id or ''}".encode())
+    for arg in sorted(build_args):
+        add("arg", arg.encode())
     for rel in context_files(context):
         with open(os.path.join(context, rel), "rb") as handle:
             add(f"file {rel}", handle.read())
@@ -329,7 +333,8 @@ def build_needed(args):
     local image with exactly these inputs to tag instead of building (or None); kept is the
     comment when an immutable tag exists already (or None).
     """
-    digest = inputs_digest(args.context, args.ca_cert, args.base, image_id(args.base))
+    base_id = image_id(args.base)
+    digest = inputs_digest(args.context, args.ca_cert, args.base, base_id, args.build_arg)
     if args.immutable:
         local = image_id(args.image)
         # With no local copy "the registry cannot be asked" must not pass for "it has none":
@@ -376,6 +381,7 @@ def build(args):
                 "build",
                 "--build-arg",
                 f"BASE_IMAGE={args.base}",
+                *(word for arg in args.build_arg for word in ("--build-arg", arg)),
                 "--label",
                 f"{LABEL}={digest}",
                 "--tag",
@@ -485,6 +491,13 @@ def stateful(changed, comment):
     return f"changed={'yes' if changed else 'no'} comment={shlex.quote(comment)}"
 
 
+def build_arg(text):
+    name, sep, _value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == "BASE_IMAGE":
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE (not BASE_IMAGE)")
+    return text
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -507,6 +520,13 @@ def parse(argv):
         "--immutable",
         action="store_true",
         help="never rebuild the tag once it exists (in the registry or locally)",
+    )
+    b.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        type=build_arg,
+        help="NAME=VALUE for the Dockerfile's ARG NAME (part of the inputs), repeatable",
     )
     p = sub.add_parser("pull", help="pull an image unless the local copy is current")
     p.add_argument("--image", required=True)

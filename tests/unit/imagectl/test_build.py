@@ -196,3 +196,24 @@ def test_plan_says_what_a_run_would_do_and_does_nothing(context, fake, capsys):
     assert imagectl.main(["pull", "--image", image, "--plan"]) == 0
     assert stateful_line(capsys) == {"changed": "yes", "comment": f"would pull {image}"}
     assert fake.commands.count("pull") == 0
+
+
+def test_a_build_argument_is_an_input_and_reaches_docker_build(context, fake, capsys):
+    """hub:jupyterhub_version reaches the hub's Dockerfile as a build argument: a new
+    version rebuilds, the same one does not."""
+    args = build_args(context, "--push", "--build-arg", "JUPYTERHUB_VERSION=5.5.4")
+    imagectl.main(args)
+    build = next(c for c in fake.calls if c[0] == "build")
+    assert "JUPYTERHUB_VERSION=5.5.4" in build
+    assert build[build.index("JUPYTERHUB_VERSION=5.5.4") - 1] == "--build-arg"
+    assert imagectl.main([*args, "--check"]) == 0
+    other = build_args(context, "--push", "--build-arg", "JUPYTERHUB_VERSION=6.1.1")
+    assert imagectl.main([*other, "--check"]) == 1
+    assert imagectl.main([*build_args(context, "--push"), "--check"]) == 1
+
+
+@pytest.mark.parametrize("bad", ["JUPYTERHUB_VERSION", "BASE_IMAGE=x", "1X=2"])
+def test_a_malformed_build_argument_is_refused(context, fake, bad, capsys):
+    with pytest.raises(SystemExit):
+        imagectl.main(build_args(context, "--build-arg", bad))
+    assert "expected NAME=VALUE" in capsys.readouterr().err
