@@ -316,9 +316,7 @@ def lab_students(lab, n):
 
 def write_ca(lab):
     """The lab's CA certificate in .lab/ (git-ignored), for the client's TLS checks."""
-    path = REPO / ".lab" / "benchmark-ca.pem"
-    path.write_text(lab.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout)
-    return path
+    return lab.write_ca(REPO / ".lab" / "benchmark-ca.pem")
 
 
 class auth_mode:

@@ -7,12 +7,16 @@ has a ready server.
 
 The events: (a) a hub settings change applied with `state.apply hub` (the hub container
 is recreated), (b) the hub container removed and applied again, as a new hub image swaps
-it (the image build before the swap is not timed: students notice only the swap), (c)
-`systemctl reload nginx` on the proxy. Everything goes through nginx's TLS as a browser's
+it, (b') a JupyterHub release change through the pillar (hub:jupyterhub_version: the image
+rebuilt, the database checked, the hub recreated; --release, by default one with the
+pinned release's schema, as a security release is), (c) `systemctl reload nginx` on the
+proxy. Everything goes through nginx's TLS as a browser's
 requests do (tests/common/hubclient.py). Issue #21's goals: 0 dropped websockets for (a)
 and (c), 0 failed executes, /hub/login down at most 10 s, a new spawn within 15 s.
 """
 
+import datetime
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +25,7 @@ from benchmarks.burst import BurstStudent, lab_students, stop_all, write_ca
 from benchmarks.common import Record, arguments, ensure_lab, plot
 from tests.common.hubclient import BASE, run_on
 
-EVENTS = ("settings", "hub_recreated", "nginx_reload")
+EVENTS = ("settings", "hub_recreated", "jupyterhub_release", "nginx_reload")
 
 
 class Worker(threading.Thread):
@@ -106,10 +110,14 @@ def first_spawn(name, ca_file, began, timeout=300):
     return None
 
 
-def trigger(lab, event, limit):
+def trigger(lab, event, limit, release):
     """Run one event; the seconds it took."""
     began = time.monotonic()
-    if event == "settings":
+    if event == "jupyterhub_release":
+        override = f'pillar={{"hub": {{"jupyterhub_version": "{release}"}}}}'
+        result = lab.salt("hub", "state.apply", "hub", override, timeout=1800)["hub"]
+        assert all(s["result"] for s in result.values()), "state.apply hub failed"
+    elif event == "settings":
         override = f'pillar={{"hub": {{"concurrent_spawn_limit": {limit}}}}}'
         result = lab.salt("hub", "state.apply", "hub", override)["hub"]
         assert all(s["result"] for s in result.values()), "state.apply hub failed"
@@ -122,7 +130,30 @@ def trigger(lab, event, limit):
     return round(time.monotonic() - began, 2)
 
 
-def measure(lab, event, workers, ca_file, newcomer, settle_s):
+LOG_TIME = r"\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) "
+
+
+def hub_start(lab):
+    """From the hub container's own log: how many servers it verified at start and how
+    long that took (JupyterHub's "Initialized N spawners"), and the seconds from the
+    container's start to "JupyterHub is now running" (grows with servers: jupyterhub#2928).
+    """
+    log = lab.exec("hub", "sh", "-c", "docker logs jupyterhub 2>&1").stdout
+    started = lab.exec("hub", "docker", "inspect", "-f", "{{.State.StartedAt}}", "jupyterhub")
+    began = datetime.datetime.fromisoformat(started.stdout.strip()[:26].rstrip("Z"))
+    figures = {}
+    spawners = re.findall(r"Initialized (\d+) spawners in ([\d.]+) seconds", log)
+    if spawners:
+        figures["servers_verified"] = int(spawners[-1][0])
+        figures["init_spawners_s"] = round(float(spawners[-1][1]), 2)
+    running = re.findall(LOG_TIME + r".*JupyterHub is now running", log)
+    if running:
+        at = datetime.datetime.fromisoformat(running[-1])
+        figures["container_to_running_s"] = round((at - began).total_seconds(), 2)
+    return figures
+
+
+def measure(lab, event, workers, ca_file, newcomer, settle_s, release):
     before = [w.counts() for w in workers]
     probe = LoginProbe(ca_file)
     probe.start()
@@ -130,7 +161,7 @@ def measure(lab, event, workers, ca_file, newcomer, settle_s):
     began = time.monotonic()
     with ThreadPoolExecutor(1) as pool:
         spawn = pool.submit(first_spawn, newcomer, ca_file, began)
-        took = trigger(lab, event, limit=99)
+        took = trigger(lab, event, limit=99, release=release)
         lab.wait_for_hub()
         time.sleep(settle_s)
         new_spawn_s = spawn.result()
@@ -145,6 +176,7 @@ def measure(lab, event, workers, ca_file, newcomer, settle_s):
         "login_not_200_s": round(probe.down_s, 2),
         "login_longest_gap_s": round(probe.longest_s, 2),
         "new_spawn_ready_s": new_spawn_s,
+        "hub_start": hub_start(lab) if event != "nginx_reload" else None,
     }
     print(f"  {event:<14} took {took} s: {figures}")
     return figures
@@ -156,6 +188,9 @@ def main(argv=None):
     parser.add_argument("--busy", type=int, default=10, help="of them, executing every second")
     parser.add_argument("--events", default=",".join(EVENTS))
     parser.add_argument("--settle", type=float, default=10.0, help="seconds watched after each")
+    parser.add_argument(
+        "--release", default="6.1.0", help="JupyterHub release of the jupyterhub_release event"
+    )
     parser.add_argument("--name", default="restart", help="record name (results/<name>.json)")
     args = parser.parse_args(argv)
     events = [e for e in args.events.split(",") if e]
@@ -184,7 +219,7 @@ def main(argv=None):
     try:
         time.sleep(3)
         record["events"] = {
-            event: measure(lab, event, workers, ca_file, newcomer, args.settle)
+            event: measure(lab, event, workers, ca_file, newcomer, args.settle, args.release)
             for event, newcomer in zip(events, newcomers, strict=False)
         }
     finally:
@@ -193,7 +228,7 @@ def main(argv=None):
         for worker in workers:
             worker.join(40)
             worker.person.close_kernel()
-        # The settings change is put back (the pillar as it is).
+        # The settings change and the release are put back (the pillar as it is).
         lab.salt("hub", "state.apply", "hub")
         lab.wait_for_hub()
         record["stop_errors"] = stop_all(people)

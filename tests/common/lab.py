@@ -121,11 +121,18 @@ class Lab:
         result = self.salt("*", "saltutil.refresh_pillar", "wait=True")
         assert result and all(v is True for v in result.values()), result
 
+    def ca_pem(self):
+        """The lab's own CA certificate (made on the proxy by salt), PEM."""
+        return self.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout
+
+    def write_ca(self, path):
+        """The lab's CA certificate written to ``path``, for requests' TLS checks."""
+        path.write_text(self.ca_pem())
+        return path
+
     def ca_context(self):
-        """An SSL context trusting the lab's own CA (made on the proxy by salt)."""
-        pem = self.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout
-        context = ssl.create_default_context(cadata=pem)
-        return context
+        """An SSL context trusting the lab's own CA."""
+        return ssl.create_default_context(cadata=self.ca_pem())
 
     def https(self, path, **kwargs):
         return urllib.request.urlopen(

@@ -29,9 +29,7 @@ def lab():
 @pytest.fixture(scope="module")
 def ca_file(lab, tmp_path_factory):
     """The lab's CA certificate as a file (made on the proxy by salt), for requests."""
-    path = tmp_path_factory.mktemp("lab") / "lab-ca.pem"
-    path.write_text(lab.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout)
-    return path
+    return lab.write_ca(tmp_path_factory.mktemp("lab") / "lab-ca.pem")
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

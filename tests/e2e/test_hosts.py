@@ -192,7 +192,7 @@ def test_plain_old_tls_is_refused():
 def test_tls_passes_mozilla_intermediate(lab, repo, tmp_path):
     """sslyze checks the proxy's TLS against Mozilla's "intermediate" configuration."""
     ca = tmp_path / "lab-ca.pem"
-    ca.write_text(lab.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout)
+    lab.write_ca(ca)
     sslyze = repo / ".tools/sslyze/bin/sslyze"
     proc = subprocess.run(
         [str(sslyze), "--mozilla_config=intermediate", f"--certinfo_ca_file={ca}",

@@ -1,16 +1,19 @@
 """
 Students do not notice the hub going away: their servers outlive the hub being recreated
 (a new image, a new overlay address), and, the proxy being a container of its own, an open
-kernel websocket stays open and working across hub restarts and an nginx reload.
+kernel websocket stays open and working across hub restarts and an nginx reload; a server
+starting as the hub restarts still comes up for the student waiting on it.
 """
 
 import threading
 import time
 
 from tests.common.hubclient import Kernel, Student, run_on
+from tests.common.lab import HTTPS_PORT
 
 NAME = "student09"
 BUSY = "student10"
+LOST = "student11"
 
 
 def test_a_running_server_survives_the_hub_being_recreated(lab, ca_file):
@@ -130,3 +133,25 @@ def test_a_restarted_proxy_gets_its_routes_back_and_salt_sees_them(lab, ca_file)
         assert student.execute("print('routed')").strip() == "routed"
     finally:
         student.stop_server()
+
+
+def test_a_start_the_hub_loses_in_a_restart_is_asked_for_again_by_the_page(lab, browser):
+    """Issue #21 item 4, in a real browser: the hub restarts just as a student's server
+    starts. JupyterHub's spawn-pending page lost its progress stream for good (the proxy
+    answers 503 while the hub is down) and stayed "pending"; ours waits until the hub
+    answers and asks for the server again, so the student ends in JupyterLab."""
+    page = browser.new_context(ignore_https_errors=True).new_page()
+    try:
+        page.goto(f"https://localhost:{HTTPS_PORT}/hub/login", timeout=60_000)
+        page.get_by_text("Sign in with Google").click()
+        page.fill("#email", f"{LOST}@lab.example")
+        page.click("#signin")
+        page.wait_for_url("**/hub/spawn-pending/**", timeout=60_000)
+        lab.exec("hub", "docker", "restart", "jupyterhub")
+        page.get_by_text("The hub restarted while your server was starting").wait_for(
+            timeout=60_000
+        )
+        page.wait_for_url(f"**/user/{LOST}/lab**", timeout=180_000)
+    finally:
+        page.close()
+        lab.salt("hub", "jupyterhub.stop_server", LOST)

@@ -51,7 +51,7 @@ def site(tmp_path_factory):
     lab = Lab()
     lab.wait_for_hub()
     ca = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.write_text(lab.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout)
+    lab.write_ca(ca)
     alice = Student("alice", ca)
     alice.login()
     alice.start_server()

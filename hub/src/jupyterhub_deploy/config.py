@@ -22,6 +22,8 @@ EXCHANGE_IN_CONTAINER = "/srv/nbgrader/exchange"
 # The hub container's name (salt/hub/init.sls).
 HUB_CONTAINER = "jupyterhub"
 SINGLEUSER_PORT = 8888
+# Our versions of JupyterHub's pages (each extends JupyterHub's own).
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 # The staff dashboard's directory (salt/dashboard): its snapshot and the token made here.
 DASHBOARD_DIR = f"{DATA_DIR}/dashboard"
 DASHBOARD = "dashboard"
@@ -211,6 +213,9 @@ def configure(c, settings):
     # How fresh last_activity is (the proxy's routes are polled this often), which the
     # idle culler relies on.
     c.JupyterHub.last_activity_interval = int(hub["activity_interval"])
+    # JupyterHub's pages, one of them extended (templates/spawn_pending.html: a start the
+    # hub lost in a restart is asked for again).
+    c.JupyterHub.template_paths = [TEMPLATES]
 
     service_list, roles = services(settings)
     board = settings.get(DASHBOARD) or {}
