@@ -7,6 +7,8 @@ starting as the hub restarts still comes up for the student waiting on it.
 
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from tests.common.hubclient import Kernel, Student, run_on
 from tests.common.lab import HTTPS_PORT
@@ -155,3 +157,37 @@ def test_a_start_the_hub_loses_in_a_restart_is_asked_for_again_by_the_page(lab, 
     finally:
         page.close()
         lab.salt("hub", "jupyterhub.stop_server", LOST)
+
+
+def fetch(lab, path):
+    """``(status, headers, body)`` through nginx. The wait is long: the hub's address gone
+    from the overlay, the hub's proxy's first attempt waits until the kernel gives the
+    address up (about 75 s: measured); later ones fail in about 6 s."""
+    try:
+        with urllib.request.urlopen(
+            f"https://localhost:{HTTPS_PORT}{path}", context=lab.ca_context(), timeout=200
+        ) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode()
+
+
+def test_while_the_hub_is_down_its_pages_say_so_and_retry(lab):
+    """The hub's proxy answers a bare "Service Unavailable" while the hub restarts; nginx
+    puts a page there that says why and reloads itself. A student's server's own errors
+    (here: a route the hub would answer) are not dressed up."""
+    lab.exec("hub", "docker", "stop", "jupyterhub")
+    try:
+        for path in ("/hub/login", "/hub/spawn-pending/alice"):
+            status, headers, page = fetch(lab, path)
+            assert status == 503, (path, status)
+            assert headers["Retry-After"] == "3"
+            assert headers["Strict-Transport-Security"] == "max-age=31536000"
+            assert "The hub is restarting" in page and 'http-equiv="refresh"' in page
+        status, _, page = fetch(lab, "/user/nobody-here/tree")
+        assert status == 503 and "The hub is restarting" not in page
+        # The page is nginx's alone, not a URL anyone can fetch.
+        assert fetch(lab, "/jupyterhub-deploy/errors/hub-restarting.html")[0] == 404
+    finally:
+        lab.exec("hub", "docker", "start", "jupyterhub")
+        lab.wait_for_hub()
