@@ -35,6 +35,8 @@ except ImportError:
     HAS_DOCKER = False
 
 MOUNT = "/srv/jupyterhub"
+# Beside the database: the schema each hub image asked needs (keyed by image id).
+REMEMBERED = "jupyterhub-schemas.json"
 VERSION = "import jupyterhub; print(jupyterhub.__version__)"
 
 
@@ -85,6 +87,38 @@ def _running_version(client, container, db):
     return _run(client, current.image.id, db, "-c", VERSION).splitlines()[-1]
 
 
+def _revision(db):
+    """The schema revision recorded in sqlite file ``db`` (None: no database or schema)."""
+    if not os.path.exists(db):
+        return None
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    except (sqlite3.OperationalError, TypeError):
+        return None
+    finally:
+        conn.close()
+
+
+def _remembered(db):
+    """``{image id: {"head", "jupyterhub"}}`` of the hub images asked before."""
+    try:
+        with open(os.path.join(os.path.dirname(db), REMEMBERED)) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember(db, image_id, info):
+    known = _remembered(db)
+    known[image_id] = {"head": info["head"], "jupyterhub": info["jupyterhub"]}
+    path = os.path.join(os.path.dirname(db), REMEMBERED)
+    fd = os.open(f"{path}.new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(dict(list(known.items())[-5:]), handle)
+    os.replace(f"{path}.new", path)
+
+
 def _runs(client, container, image):
     """Whether ``container`` is running, from ``image`` as that tag is now."""
     try:
@@ -106,16 +140,37 @@ def plan(db, image, container="jupyterhub"):
 
         salt hub jupyterhub_db.plan /srv/jupyterhub/jupyterhub.sqlite registry:5000/hub:latest
     """
-    client = _client()
+    try:
+        client = _client()
+        image_id = client.images.get(image).id
+    except docker.errors.ImageNotFound:
+        raise CommandExecutionError(f"no image {image} on this host") from None
+    except docker.errors.DockerException as exc:
+        raise CommandExecutionError(f"docker: {exc}") from None
     if _runs(client, container, image):
-        # JupyterHub refuses to run on a schema it does not know: no throwaway container.
+        # JupyterHub refuses to run on a schema it does not know: nothing to check, only
+        # (once per image) its schema to remember for a hub container made again later.
+        if image_id not in _remembered(db):
+            _remember(db, image_id, _info(client, image, db))
         return {
             "action": "none",
             "new": None,
             "old_version": None,
             "comment": f"{container} runs {image} already: its database has that schema",
         }
+    current = _revision(db)
+    known = _remembered(db).get(image_id)
+    if current is None or (known and known["head"] == current):
+        # The image's schema is remembered: a hub container removed and made again (or a
+        # new hub) costs no throwaway container, which takes seconds on a busy hub host.
+        new = {**known, "current": current, "known": True} if known else None
+        what = "no database yet: the hub makes one" if current is None else (
+            f"the database's schema ({current}) is the one JupyterHub {known['jupyterhub']} "
+            "needs"
+        )  # fmt: skip
+        return {"action": "none", "new": new, "old_version": None, "comment": what}
     new = _info(client, image, db)
+    _remember(db, image_id, new)
     found = {"new": new, "old_version": None}
     if new["current"] is None:
         return {**found, "action": "none", "comment": "no database yet: the hub makes one"}

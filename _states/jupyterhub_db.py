@@ -36,9 +36,9 @@ def migrated(name, image, container="jupyterhub"):
         else:
             found = __salt__["jupyterhub_db.upgrade"](name, image, container=container)
     except CommandExecutionError as exc:
-        if __opts__["test"] and "no image" in str(exc):
-            # A new hub in test mode: the image is built later in the same run.
-            ret.update(result=None, comment=f"{exc}: checked once it is built")
+        if __opts__["test"] and str(exc).startswith(("no image", "docker:")):
+            # A new hub in test mode: the engine and image come later in the same run.
+            ret.update(result=None, comment=f"{exc}: checked once the image is built")
             return ret
         ret.update(result=False, comment=str(exc))
         return ret

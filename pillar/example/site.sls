@@ -116,6 +116,9 @@ hub:
   api_port: 8081
   # How fresh each server's last-activity record is (culling reads it).
   activity_interval: 5m
+  # JupyterHub's release (null: the one hub/requirements.txt pins). A security release is
+  # this line and one state.apply (docs/operations.md: "Upgrading JupyterHub").
+  jupyterhub_version: null
 
 auth:
   # google or shared_password.

@@ -26,14 +26,16 @@ users:
     labadmin:
       uid: 2001
       admin: true
-  # alice and bob; student01-10 for the login-burst test and student01-40 for the class-start
-  # burst benchmark (benchmarks/burst.py); carol for the shared-password test.
+  # alice and bob; student01-10 for the login-burst test, student01-40 for the class-start
+  # burst benchmark (benchmarks/burst.py) and student01-44 for the restart benchmark (40
+  # present, one newcomer per event); carol for the shared-password test.
   students: [alice, bob, carol, student01, student02, student03, student04, student05,
              student06, student07, student08, student09, student10, student11, student12,
              student13, student14, student15, student16, student17, student18, student19,
              student20, student21, student22, student23, student24, student25, student26,
              student27, student28, student29, student30, student31, student32, student33,
-             student34, student35, student36, student37, student38, student39, student40]
+             student34, student35, student36, student37, student38, student39, student40,
+             student41, student42, student43, student44]
 
 proxy:
   # script/lab publishes the proxy on https://localhost:8443.

@@ -277,7 +277,7 @@ def test_lab_site(lab):
     c = configured(lab)
     image = f"172.30.77.10:5000/jupyterhub-deploy/singleuser:current@{DIGEST}"
     assert c.SwarmSystemUserSpawner.image == image
-    burst = {f"student{n:02d}" for n in range(1, 41)}  # benchmarks/burst.py's class
+    burst = {f"student{n:02d}" for n in range(1, 45)}  # benchmarks' classes
     assert c.Authenticator.allowed_users == {"alice", "bob", "carol", "labadmin"} | burst
     assert c.GoogleOAuthenticator.oauth_callback_url == "https://localhost:8443/hub/oauth_callback"
 

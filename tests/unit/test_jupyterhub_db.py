@@ -55,6 +55,8 @@ class FakeClient:
 
     def get(self, name):
         if name == NEW:
+            if self.new_id is None:
+                raise docker.errors.ImageNotFound(name)
             return type("Image", (), {"id": self.new_id})()
         if name == "jupyterhub" and self.hub:
             return self.hub
@@ -127,18 +129,34 @@ def test_an_older_schema_is_copied_aside_with_the_old_version_then_migrated(db, 
     assert client.hub.status == "exited"
 
 
-def test_a_hub_running_the_image_already_needs_no_throwaway_container(db, monkeypatch):
+def test_a_hub_running_the_image_needs_one_throwaway_container_ever(db, monkeypatch):
+    """Only to remember the image's schema, for a hub container made again later."""
     client = use(monkeypatch, FakeClient(hub=lambda e: FakeHub(e, "sha256:" + "b" * 64)))
     assert module.plan(str(db), NEW)["action"] == "none"
-    assert client.events == []
+    assert module.plan(str(db), NEW)["action"] == "none"
+    assert client.events == ["info"]
 
 
-def test_a_database_at_the_image_s_schema_is_left_alone(db, monkeypatch):
+def test_a_database_at_the_image_s_schema_is_left_alone_and_asked_once(db, monkeypatch):
+    """The image's schema is remembered by image id: the hub's container removed and made
+    again (no hub running the image) costs no throwaway container the second time."""
     client = use(monkeypatch, FakeClient(hub=old_hub))
     module.upgrade(str(db), NEW)
     client.events.clear()
-    assert module.upgrade(str(db), NEW)["action"] == "none"
-    assert client.events == ["info"]
+    found = module.upgrade(str(db), NEW)
+    assert found["action"] == "none" and "is the one JupyterHub" in found["comment"]
+    assert client.events == []
+    remembered = db.parent / module.REMEMBERED
+    assert stat.S_IMODE(os.stat(remembered).st_mode) == 0o600
+    # A database put back from a copy (an older schema) is asked about again.
+    downgraded = FakeClient(hub=old_hub)
+    use(monkeypatch, downgraded)
+    conn = sqlite3.connect(db)
+    conn.execute(f"UPDATE alembic_version SET version_num = '{REVISION_OF_5_5}'")
+    conn.commit()
+    conn.close()
+    assert module.plan(str(db), NEW)["action"] == "upgrade"
+    assert downgraded.events == ["info"]
 
 
 def test_a_new_hub_without_a_database_needs_nothing(tmp_path, monkeypatch):
@@ -221,3 +239,13 @@ def test_the_state_fails_with_the_module_s_words(db, monkeypatch, state):
     use(monkeypatch, FakeClient(hub=old_hub))
     ret = state.migrated(str(db), NEW)
     assert ret["result"] is False and "does not know" in ret["comment"]
+
+
+def test_a_new_hub_in_test_mode_has_no_image_yet_and_that_is_no_failure(db, monkeypatch, state):
+    client = use(monkeypatch, FakeClient(new_id=None))
+    state.__opts__["test"] = True
+    ret = state.migrated(str(db), NEW)
+    assert ret["result"] is None and ret["comment"].startswith(f"no image {NEW}")
+    assert client.events == []
+    state.__opts__["test"] = False
+    assert state.migrated(str(db), NEW)["result"] is False
