@@ -6,14 +6,14 @@ support, so this module covers what our states need: the local node's swarm stat
 initialising a manager, join tokens (published to workers through the salt mine) and
 joining as a worker.
 
-Why about 500 lines: one docker SDK client per question salt asks swarm (nodes, tasks,
-the overlay network, student containers and their leftovers), each with its operator's
-docstring; splitting the network functions into their own module is the next step.
+The overlay network the hub and the servers share is swarm_network.py's.
+
+Why about 400 lines: one docker SDK client per question salt asks swarm (nodes, tasks,
+student containers and their leftovers), each with its operator's docstring.
 """
 
 import datetime
 import logging
-import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -133,113 +133,6 @@ def leave(force=False):
         salt node1 swarm.leave
     """
     return _client().swarm.leave(force=force)
-
-
-def _named(name):
-    """Every network called exactly ``name``: swarm lets two share a name, e.g. while the
-    removal of one spreads and another is created."""
-    return [net for net in _client().networks.list(names=[name]) if net.name == name]
-
-
-def network(name):
-    """
-    The swarm network ``name`` (driver, scope, attachable, subnet, ip_range, and how many
-    networks have that name), or ``None`` when it is missing.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt hub swarm.network jupyterhub
-    """
-    found = _named(name)
-    if not found:
-        return None
-    attrs = _client().api.inspect_network(found[0].id)
-    pools = (attrs.get("IPAM") or {}).get("Config") or [{}]
-    return {
-        "name": attrs["Name"],
-        "driver": attrs["Driver"],
-        "scope": attrs["Scope"],
-        "attachable": bool(attrs.get("Attachable")),
-        "subnet": pools[0].get("Subnet"),
-        "ip_range": pools[0].get("IPRange"),
-        "count": len(found),
-    }
-
-
-def create_network(name, subnet, ip_range):
-    """
-    Create the attachable overlay network ``name``, shared by the hub's container and the
-    student servers, on ``subnet``; swarm allocates addresses from ``ip_range`` only.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt hub swarm.create_network jupyterhub 10.213.0.0/16 10.213.128.0/17
-    """
-    ipam = docker.types.IPAMConfig(
-        pool_configs=[docker.types.IPAMPool(subnet=subnet, iprange=ip_range)]
-    )
-    _client().networks.create(name, driver="overlay", attachable=True, scope="swarm", ipam=ipam)
-    return network(name)
-
-
-def network_users(name):
-    """
-    What uses the network ``name``: the swarm services attached to it, and this host's
-    containers (``{"services": [...], "containers": [...]}``), or ``None`` without it.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt hub swarm.network_users jupyterhub
-    """
-    client = _client()
-    nets = [client.api.inspect_network(net.id) for net in _named(name)]
-    if not nets:
-        return None
-    ids = {net["Id"] for net in nets} | {name}
-    services = [
-        service.name
-        for service in client.services.list()
-        if any(
-            attached.get("Target") in ids
-            for attached in service.attrs["Spec"].get("TaskTemplate", {}).get("Networks", [])
-        )
-    ]
-    containers = {c["Name"] for net in nets for c in (net.get("Containers") or {}).values()}
-    return {
-        "services": sorted(services),
-        "containers": sorted(c for c in containers if not c.endswith("-endpoint")),
-    }
-
-
-def remove_network(name, disconnect=(), wait=60):
-    """
-    Remove every network called ``name`` after disconnecting this host's containers
-    ``disconnect``, and wait (up to ``wait`` seconds) until swarm no longer lists one.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt hub swarm.remove_network jupyterhub disconnect='[jupyterhub]'
-    """
-    for net in _named(name):
-        inspected = _client().api.inspect_network(net.id)
-        attached = {c["Name"] for c in (inspected.get("Containers") or {}).values()}
-        for container in set(disconnect) & attached:
-            net.disconnect(container, force=True)
-        net.remove()
-    deadline = time.monotonic() + wait
-    while _named(name):
-        if time.monotonic() > deadline:
-            raise CommandExecutionError(f"network {name} is still listed {wait}s after removal")
-        time.sleep(0.5)
-    return True
 
 
 def _minion_of(attrs):

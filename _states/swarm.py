@@ -149,7 +149,7 @@ def network(name, subnet, ip_range, hub_container="jupyterhub"):
     it, the state fails naming them: they must be stopped first.
     """
     ret = _ret(name)
-    current = __salt__["swarm.network"](name)
+    current = __salt__["swarm_network.get"](name)
     wanted = {"driver": "overlay", "scope": "swarm", "attachable": True}
     addresses = {"subnet": subnet, "ip_range": ip_range}
     if current is not None:
@@ -164,7 +164,7 @@ def network(name, subnet, ip_range, hub_container="jupyterhub"):
         if current.get("count", 1) == 1 and all(current.get(k) == v for k, v in addresses.items()):
             ret["comment"] = f"network {name} is an attachable overlay on {subnet}"
             return ret
-        users = __salt__["swarm.network_users"](name)
+        users = __salt__["swarm_network.users"](name)
         others = users["services"] + [c for c in users["containers"] if c != hub_container]
         if others:
             return _ended(
@@ -177,8 +177,8 @@ def network(name, subnet, ip_range, hub_container="jupyterhub"):
             )
         if __opts__["test"]:
             return _ended(ret, None, f"would make network {name} again on {subnet}")
-        __salt__["swarm.remove_network"](name, users["containers"])
-        __salt__["swarm.create_network"](name, subnet, ip_range)
+        __salt__["swarm_network.remove"](name, users["containers"])
+        __salt__["swarm_network.create"](name, subnet, ip_range)
         was = f"{current['count']} networks, " if current.get("count", 1) > 1 else ""
         ret["changes"] = {
             "network": f"{name} made again on {subnet} (was {was}{current['subnet']})"
@@ -189,7 +189,7 @@ def network(name, subnet, ip_range, hub_container="jupyterhub"):
         ret["result"] = None
         ret["comment"] = f"would create the attachable overlay network {name}"
         return ret
-    __salt__["swarm.create_network"](name, subnet, ip_range)
+    __salt__["swarm_network.create"](name, subnet, ip_range)
     ret["changes"] = {"network": f"{name} created (attachable overlay on {subnet})"}
     ret["comment"] = f"network {name} created"
     return ret

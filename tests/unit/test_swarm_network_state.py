@@ -16,12 +16,12 @@ class FakeDocker:
 
     def salt(self):
         return {
-            "swarm.network": lambda name: self.current,
-            "swarm.network_users": lambda name: self.users,
-            "swarm.remove_network": lambda name, disconnect: self.calls.append(
+            "swarm_network.get": lambda name: self.current,
+            "swarm_network.users": lambda name: self.users,
+            "swarm_network.remove": lambda name, disconnect: self.calls.append(
                 ("remove", list(disconnect))
             ),
-            "swarm.create_network": lambda name, subnet, ip_range: self.calls.append(
+            "swarm_network.create": lambda name, subnet, ip_range: self.calls.append(
                 ("create", subnet, ip_range)
             ),
         }
