@@ -35,17 +35,6 @@ nginx-cache-dir:
     - mode: '0700'
     - makedirs: true
 
-# What nginx serves for the hub's pages while the hub restarts (files/jupyterhub.conf).
-nginx-error-pages:
-  file.recurse:
-    - name: /usr/share/nginx/jupyterhub-deploy/errors
-    - source: salt://nginx/files/errors
-    - dir_mode: '0755'
-    - file_mode: '0644'
-    - clean: true
-    - require:
-      - pkg: nginx
-
 nginx-site:
   file.managed:
     - name: /etc/nginx/sites-enabled/jupyterhub.conf
@@ -56,7 +45,6 @@ nginx-site:
       - pkg: nginx
       - file: nginx-dhparam
       - file: nginx-cache-dir
-      - file: nginx-error-pages
   cmd.run:
     # Refuse a broken configuration before the running nginx ever reloads it.
     - name: nginx -t
