@@ -13,7 +13,6 @@ client's alone. Users are created through the hub's API.
 
 import collections
 import concurrent.futures
-import importlib.util
 import json
 import statistics
 import tempfile
@@ -22,7 +21,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import REPO, Record, arguments, ensure_lab, plot
+from benchmarks.common import Record, arguments, ensure_lab, plot
+from tests.common.loaders import load
 
 CONTAINER = "jhd-bench-hub"
 PROXY_CONTAINER = "jhd-bench-proxy"
@@ -150,11 +150,13 @@ def start_servers(api, names):
 
 def load_client(api):
     """salt's jupyterhub execution module, with the options and pillar it would get."""
-    spec = importlib.util.spec_from_file_location("jhd_client", REPO / "_modules/jupyterhub.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.__opts__ = {"jupyterhub.api_url": api}
-    module.__pillar__ = {"hub": {"api_tokens": {"salt": SALT_TOKEN}}, "cull": {}}
+    module = load(
+        "_modules/jupyterhub.py",
+        {
+            "__opts__": {"jupyterhub.api_url": api},
+            "__pillar__": {"hub": {"api_tokens": {"salt": SALT_TOKEN}}, "cull": {}},
+        },
+    )  # with __utils__, as salt's loader gives it
     module.CULL_RECORD = str(Path(tempfile.mkdtemp(prefix="jhd-cull-")) / "last-cull.json")
     return module
 
