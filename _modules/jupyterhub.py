@@ -100,10 +100,13 @@ def _user_path(name):
 
 
 def _parse_time(value):
-    """An aware UTC datetime from the hub's ISO 8601 timestamps (None stays None): the one
-    parser of them is the stats' (_utils/stats_activity.py)."""
-    parsed = __utils__["stats_activity.parse_time"](value)
-    return parsed.replace(tzinfo=datetime.UTC) if parsed else None
+    """An aware UTC datetime from the hub's ISO 8601 timestamps (None stays None)."""
+    if not value:
+        return None
+    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed
 
 
 def info():
