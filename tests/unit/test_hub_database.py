@@ -11,8 +11,7 @@ import pytest
 from jupyterhub import orm
 from jupyterhub_deploy import database
 
-# JupyterHub 5.5's last schema revision (its migrations end at manage_roles); 6.x adds four.
-REVISION_OF_5_5 = "4621fec11365"
+from tests.common.hub_database import REVISION_OF_5_5, downgrade
 
 
 @pytest.fixture
@@ -23,16 +22,6 @@ def db(tmp_path):
     session.commit()
     session.close()
     return path
-
-
-def downgrade(db, revision, tmp_path):
-    from alembic import command
-    from alembic.config import Config
-    from jupyterhub import dbutil
-
-    ini = tmp_path / "alembic.ini"
-    dbutil.write_alembic_ini(str(ini), f"sqlite:///{db}")
-    command.downgrade(Config(str(ini)), revision)
 
 
 def test_a_database_at_head_needs_nothing(db):

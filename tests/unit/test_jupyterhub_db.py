@@ -20,10 +20,10 @@ from jupyterhub import orm
 from jupyterhub_deploy import database
 from salt.exceptions import CommandExecutionError
 
+from tests.common.hub_database import REVISION_OF_5_5, downgrade
 from tests.common.loaders import load
 
 NEW, OLD = "registry:5000/hub:latest", "sha256:" + "a" * 64
-REVISION_OF_5_5 = "4621fec11365"
 
 module = load("_modules/jupyterhub_db.py")
 
@@ -85,19 +85,13 @@ class FakeClient:
 @pytest.fixture
 def db(tmp_path):
     """A hub database with a user, at JupyterHub 5.5's schema (as a 5.5 hub left it)."""
-    from alembic import command
-    from alembic.config import Config
-    from jupyterhub import dbutil
-
     path = tmp_path / "data" / "jupyterhub.sqlite"
     path.parent.mkdir()
     session = orm.new_session_factory(f"sqlite:///{path}")()
     session.add(orm.User(name="alice"))
     session.commit()
     session.close()
-    ini = tmp_path / "alembic.ini"
-    dbutil.write_alembic_ini(str(ini), f"sqlite:///{path}")
-    command.downgrade(Config(str(ini)), REVISION_OF_5_5)
+    downgrade(path, REVISION_OF_5_5, tmp_path)
     return path
 
 
