@@ -43,7 +43,14 @@ PATTERNS = {
     # What Docker accepts as a tag.
     "docker_tag": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"), "a Docker tag"),
     "release": (re.compile(r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?"), "a release such as 6.1.2"),
+    "https_url": (
+        re.compile(r"https://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~/-]*)?"),
+        "an https URL",
+    ),
 }
+# What certbot is given on its command line (proxy:tls:acme).
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+DNS_NAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 RULE_FIELDS = {"kind", "nullable", "min", "choices", "pattern", "add_to_default"}
 KINDS = {"duration", "size", "str", "int", "float", "bool", "list", "map"}
 
@@ -178,10 +185,37 @@ def check_site(config, errors):
     _check_containment_allow(config["swarm"]["containment_allow"], errors)
     _check_overlay_subnet(config, errors)
     _check_proxy_api_subnet(config, errors)
-    if config["proxy"]["tls"]["source"] == "pillar" and not config["proxy"]["tls"]["certificate"]:
-        errors.append("'proxy:tls:certificate' must be set when 'proxy:tls:source' is pillar")
+    _check_tls(config["proxy"], errors)
     if config["auth"]["type"] == "google" and not config["auth"]["google"]["client_id"]:
         errors.append("'auth:google:client_id' must be set when 'auth:type' is google")
+
+
+def _check_tls(proxy, errors):
+    tls = proxy["tls"]
+    if tls["source"] == "pillar" and not tls["certificate"]:
+        errors.append("'proxy:tls:certificate' must be set when 'proxy:tls:source' is pillar")
+    if tls["source"] != "acme":
+        return
+    acme = tls["acme"]
+    if not acme["email"]:
+        errors.append(
+            "'proxy:tls:acme:email' must be set when 'proxy:tls:source' is acme (the ACME "
+            "server writes there before the certificate expires)"
+        )
+    elif not EMAIL_RE.fullmatch(str(acme["email"])):
+        errors.append(f"'proxy:tls:acme:email' must be an email address, got {acme['email']!r}")
+    names = acme["names"] if isinstance(acme["names"], list) else []
+    for key, name in [("proxy:server_name", proxy["server_name"])] + [
+        (f"proxy:tls:acme:names[{i}]", n) for i, n in enumerate(names)
+    ]:
+        if not isinstance(name, str) or not DNS_NAME_RE.fullmatch(name):
+            wildcard = (
+                " (a wildcard needs DNS-01, which is not built yet)" if "*" in str(name) else ""
+            )
+            errors.append(f"'{key}' must be a DNS name for the certificate, got {name!r}{wildcard}")
+    ca = acme["directory_ca"]
+    if ca is not None and "-----BEGIN CERTIFICATE-----" not in str(ca):
+        errors.append("'proxy:tls:acme:directory_ca' must be a PEM certificate (or null)")
 
 
 def _check_containment_allow(allow, errors):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from .acme import PEBBLE, ensure_pebble
 from .common import (
     CONTAINER_PREFIX,
     DEPLOY_DIR,
@@ -146,6 +147,7 @@ def up(args, timings, outcome):
         outcome["created"] = [h.id for h in created]
         ensure_google_standin(topo)
         parallel(wait_for_systemd, topo.hosts)
+        ensure_pebble(topo)
     with timings.phase("salt bootstrap"):
         bootstrap_host(topo.master, topo)
         forget_keys(topo, created)
@@ -177,7 +179,9 @@ def print_access(topo):
 Lab {topo.name} on Debian {topo.release}: {", ".join(f"{h.id} {h.address}" for h in topo.hosts)}
   JupyterHub:   https://localhost:{topo.https_port}/
                 (http://localhost:{topo.http_port}/ redirects), served by {proxy}'s nginx
-                with the lab's own CA (on {proxy}: /etc/nginx/tls/ca.crt).
+                with a certificate from the lab's ACME server (Pebble, in {proxy}'s network
+                namespace; its root: on {proxy}, curl --cacert
+                /etc/letsencrypt/jupyterhub-deploy/directory-ca.pem https://localhost:15000/roots/0).
   Log in:       "Sign in with Google" leads to the lab's stand-in for Google
                 (http://localhost:{STANDIN_PORT}, lab only): enter a student of
                 pillar/lab/site.sls, e.g. alice@lab.example (labadmin@lab.example is admin).
@@ -202,8 +206,9 @@ def cmd_engine(args):
 
 def cmd_down(args):
     containers = sorted(lab_containers())
-    if docker_ok("container", "inspect", STANDIN):
-        containers.append(STANDIN)
+    for extra in (STANDIN, PEBBLE):
+        if docker_ok("container", "inspect", extra):
+            containers.append(extra)
     if containers:
         log(f"removing {', '.join(containers)}", "down")
         docker("rm", "-f", *containers)

@@ -1,7 +1,8 @@
 """
 The site pillar the lab writes: a copy of pillar/lab for the topology asked for, in which
 only the `hosts:`, `roles:` (and on one host `backup:` and `swarm:`) blocks, the proxy's
-`public_port`, the images' `base` (the lab's release) and, with `up --jupyterhub-version`,
+`public_port` and ACME `directory_ca` (the lab's Pebble), the images' `base` (the lab's
+release) and, with `up --jupyterhub-version`,
 `hub:jupyterhub_version` differ; and scalars read from the lab's pillar for the Google
 stand-in.
 """
@@ -9,6 +10,7 @@ stand-in.
 import re
 import shutil
 
+from .acme import directory_ca
 from .common import LAB_PILLAR, STATE_DIR, LabError, ensure_state_dir, log
 
 
@@ -81,6 +83,16 @@ class SitePillar:
             text, count = re.subn(r"(?m)^hub:\n", line, text, count=1)
             if count != 1:
                 raise LabError(f"{site_sls}: no top-level `hub:` block")
+        # The lab's ACME server's HTTPS CA (lab/jhdlab/acme.py makes it per checkout).
+        ca = "".join(f"        {line}\n" for line in directory_ca().splitlines())
+        text, count = re.subn(
+            r"(?m)^(      directory: https://localhost:14000/dir\n)",
+            lambda m: m.group(1) + "      directory_ca: |\n" + ca,
+            text,
+            count=1,
+        )
+        if count != 1:
+            log(f"{site_sls} has no lab ACME directory: the proxy cannot trust Pebble", "site")
         text, count = re.subn(r"(?m)^  public_port: .*\n", port_line, text, count=1)
         if count != 1:
             log(f"{site_sls} has no proxy public_port: redirects may miss the port", "site")

@@ -42,7 +42,12 @@ proxy:
   server_name: localhost
   public_port: 8443
   tls:
-    source: self_signed
+    # From the lab's ACME server: Pebble, which script/lab runs in the proxy's network
+    # namespace (lab/jhdlab/acme.py) and whose HTTPS CA it adds here as directory_ca.
+    source: acme
+    acme:
+      email: staff@lab.example
+      directory: https://localhost:14000/dir
 
 auth:
   type: google

@@ -2,6 +2,9 @@
 {%- set proxy = pillar.proxy %}
 include:
   - nginx.tls
+{%- if proxy.tls.source == 'acme' %}
+  - nginx.acme
+{%- endif %}
 
 nginx:
   pkg.installed: []

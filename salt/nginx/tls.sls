@@ -1,4 +1,5 @@
-# The proxy's TLS certificate: from pillar, or a CA and certificate made here (self_signed).
+# The proxy's TLS certificate: from pillar, a CA and certificate made here (self_signed), or
+# until an ACME server issues one (nginx.acme), a throwaway one that lets nginx start.
 {%- set tls = pillar.proxy.tls %}
 nginx-tls-dir:
   file.directory:
@@ -57,6 +58,19 @@ nginx-tls-certificate:
     - require:
       - x509: nginx-tls-ca
       - x509: nginx-tls-key
+{%- elif tls.source == 'acme' %}
+nginx-tls-bootstrap:
+  cmd.run:
+    # nginx must serve port 80 for the ACME server's challenge before any certificate is
+    # issued: this one is replaced by certbot's deploy hook (nginx.acme).
+    - name: >-
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30
+        -subj "/CN={{ pillar.proxy.server_name }}" -keyout /etc/nginx/tls/server.key
+        -out /etc/nginx/tls/server.crt
+    - umask: '077'
+    - creates: /etc/nginx/tls/server.crt
+    - require:
+      - file: nginx-tls-dir
 {%- else %}
 nginx-tls-key:
   file.managed:

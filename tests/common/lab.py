@@ -23,6 +23,10 @@ HTTPS_PORT = 8443
 HTTP_PORT = 8080
 
 
+# Where salt puts the lab's ACME directory CA on the proxy (salt/nginx/acme.sls).
+ACME_DIRECTORY_CA = "/etc/letsencrypt/jupyterhub-deploy/directory-ca.pem"
+
+
 class Lab:
     """Commands against the running lab; `single` is the one-host variant (`up --single`)."""
 
@@ -121,9 +125,17 @@ class Lab:
         result = self.salt("*", "saltutil.refresh_pillar", "wait=True")
         assert result and all(v is True for v in result.values()), result
 
+    def pebble(self, path):
+        """GET ``path`` of the lab's ACME server's management API (Pebble, on the proxy's
+        loopback: lab/jhdlab/acme.py), trusting its HTTPS CA as the proxy does."""
+        return self.exec(
+            "proxy", "curl", "-sf", "--cacert", ACME_DIRECTORY_CA, f"https://localhost:15000{path}"
+        ).stdout
+
     def ca_pem(self):
-        """The lab's own CA certificate (made on the proxy by salt), PEM."""
-        return self.exec("proxy", "cat", "/etc/nginx/tls/ca.crt").stdout
+        """The root the lab's certificate chains to: the lab's ACME server's (Pebble's) root
+        (it changes when Pebble restarts), PEM."""
+        return self.pebble("/roots/0")
 
     def write_ca(self, path):
         """The lab's CA certificate written to ``path``, for requests' TLS checks."""

@@ -1,0 +1,75 @@
+"""
+The proxy's certificate from an ACME server (issue #22): issued on the first apply,
+re-issued when its names or ACME server change or fewer than ``renew_days`` are left,
+otherwise left alone (a second apply asks the ACME server nothing). certbot's timer
+renews between applies; the logic is in _modules/proxy_tls.py.
+"""
+
+__virtualname__ = "proxy_tls"
+
+
+def __virtual__():
+    if "proxy_tls.acme_plan" not in __salt__:
+        return False, "the proxy_tls execution module is not available"
+    return __virtualname__
+
+
+def acme_certificate(name, email, directory, extra_names=(), directory_ca=None, renew_days=30):
+    """
+    nginx serves a certificate for ``name`` (and ``extra_names``) issued by the ACME
+    server at ``directory``. A failure leaves the current certificate serving and says
+    which domain, which server and the server's problem.
+
+    .. code-block:: yaml
+
+        acme-certificate:
+          proxy_tls.acme_certificate:
+            - name: hub.example.edu
+            - email: staff@example.edu
+            - directory: https://acme-v02.api.letsencrypt.org/directory
+    """
+    names = [name, *[n for n in extra_names if n != name]]
+    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    plan = __salt__["proxy_tls.acme_plan"](names, directory, renew_days)
+    if plan["action"] is None:
+        ret["comment"] = f"The certificate for {', '.join(names)} is current: {plan['why']}"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"Would {plan['action']} the certificate: {plan['why']}"
+        ret["changes"] = {"certificate": plan["why"]}
+        return ret
+    before = _served()
+    try:
+        if plan["action"] == "issue":
+            after = __salt__["proxy_tls.acme_issue"](
+                names, email, directory, directory_ca=directory_ca, renew_days=renew_days
+            )
+        else:
+            after = __salt__["proxy_tls.acme_install"]()
+    except Exception as exc:  # noqa: BLE001 - CommandExecutionError, timeouts: say them
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    again = __salt__["proxy_tls.acme_plan"](names, directory, renew_days)
+    if again["action"] is not None:
+        ret["result"] = False
+        ret["comment"] = (
+            f"certbot succeeded but nginx does not serve its certificate: {again['why']}"
+        )
+        return ret
+    done = {"issue": "Issued", "install": "Installed"}[plan["action"]]
+    ret["comment"] = f"{done} the certificate ({plan['why']})"
+    ret["changes"] = {
+        "serial": {"old": (before or {}).get("serial"), "new": after["serial"]},
+        "not_after": after["not_after"],
+        "issuer": after["issuer"],
+    }
+    return ret
+
+
+def _served():
+    try:
+        return __salt__["proxy_tls.certificate"]()
+    except Exception:  # noqa: BLE001 - no certificate yet
+        return None

@@ -1,0 +1,147 @@
+"""
+The lab's ACME server (issue #22): Pebble, Let's Encrypt's test server, from Debian's
+package, in the proxy's network namespace. It validates HTTP-01 against the proxy's nginx
+under the site's own name (localhost), and listens on the proxy's loopback only:
+https://localhost:14000/dir (ACME), :15000 (management: /roots/0, /intermediates/0).
+
+Debian's package ships no certificate for Pebble's own HTTPS: the lab makes a CA and one
+for localhost (.lab/pebble/https), and the site pillar hands that CA to the proxy as
+proxy:tls:acme:directory_ca. Pebble keeps everything in memory, so a restarted Pebble is a
+new CA whose account list is empty: `up` then clears the proxy's certbot state, and the
+highstate issues again.
+"""
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .common import (
+    IMAGE_LABEL,
+    LABEL,
+    REPO,
+    STATE_DIR,
+    LabError,
+    dexec,
+    docker,
+    ensure_state_dir,
+    log,
+    run,
+    wait_for,
+)
+from .images import base_image, image_id, image_label
+
+PEBBLE = "jhd-pebble"
+HTTPS_DIR = STATE_DIR / "pebble" / "https"
+MANAGEMENT = "https://localhost:15000"
+LINEAGE = "/etc/letsencrypt/live/jupyterhub"
+
+
+def pebble_image(release):
+    return f"jupyterhub-deploy/pebble:{release}"
+
+
+def directory_ca():
+    """PEM of the CA of Pebble's own HTTPS (made once per checkout)."""
+    ensure_https_certificate()
+    return (HTTPS_DIR / "ca.pem").read_text()
+
+
+def ensure_https_certificate():
+    """A CA and a certificate for localhost, for Pebble's HTTPS (its package has none)."""
+    if (HTTPS_DIR / "cert.pem").exists():
+        return
+    ensure_state_dir()
+    HTTPS_DIR.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    with tempfile.TemporaryDirectory() as tmp:
+        ca_key, csr = Path(tmp) / "ca.key", Path(tmp) / "leaf.csr"
+        ext = Path(tmp) / "leaf.ext"
+        ext.write_text(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+            "basicConstraints=critical,CA:false\n"
+        )
+        run(["openssl", "req", "-x509", *ec, "-days", "3650", "-keyout", str(ca_key),
+             "-out", str(HTTPS_DIR / "ca.pem"), "-subj", "/CN=jupyterhub-deploy lab ACME server CA",
+             "-addext", "basicConstraints=critical,CA:true",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"])  # fmt: skip
+        run(["openssl", "req", *ec, "-keyout", str(HTTPS_DIR / "key.pem"), "-out", str(csr),
+             "-subj", "/CN=localhost"])  # fmt: skip
+        run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(HTTPS_DIR / "ca.pem"),
+             "-CAkey", str(ca_key), "-CAcreateserial", "-days", "3650", "-extfile", str(ext),
+             "-out", str(HTTPS_DIR / "cert.pem")])  # fmt: skip
+    (HTTPS_DIR / "key.pem").chmod(0o644)  # read by pebble in its container; lab only
+
+
+def build_pebble_image(release):
+    """Pebble's image (Debian's package on the lab's base image), rebuilt when its inputs change."""
+    image = pebble_image(release)
+    dockerfile = REPO / "lab/pebble/Dockerfile"
+    inputs = hashlib.sha256(image_id(base_image(release)).encode() + dockerfile.read_bytes())
+    inputs = inputs.hexdigest()[:16]
+    if image_label(image, f"{IMAGE_LABEL}.inputs") == inputs:
+        return
+    log(f"docker build {image} (Debian's pebble)", "acme")
+    with tempfile.TemporaryDirectory(prefix="jhd-lab-pebble-") as tmp:
+        shutil.copy(dockerfile, Path(tmp) / "Dockerfile")
+        proc = subprocess.run(
+            ["docker", "build", "--build-arg", f"BASE_IMAGE={base_image(release)}",
+             "--label", f"{IMAGE_LABEL}.inputs={inputs}", "-t", image, tmp],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise LabError(f"building {image} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+
+
+def ensure_pebble(topo):
+    """Pebble running in the proxy's network namespace (recreated with the proxy)."""
+    ensure_https_certificate()
+    build_pebble_image(topo.release)
+    proxy = next(h for h in topo.hosts if "proxy" in h.roles).container
+    proxy_id = docker("inspect", "-f", "{{.Id}}", proxy).stdout.strip()
+    args = [
+        *("--name", PEBBLE, "--label", LABEL, "--network", f"container:{proxy_id}"),
+        # No random sleep before validations, no rejected nonces (certbot 2.1 retries once).
+        *("-e", "PEBBLE_VA_NOSLEEP=1", "-e", "PEBBLE_WFE_NONCEREJECT=0"),
+        *("-v", f"{HTTPS_DIR}:/etc/pebble/https:ro"),
+        *("-v", f"{REPO / 'lab/pebble/pebble-config.json'}:/etc/pebble/pebble-config.json:ro"),
+        *("--restart", "unless-stopped", pebble_image(topo.release)),
+        *("-config", "/etc/pebble/pebble-config.json"),
+    ]  # fmt: skip
+    settings = (REPO / "lab/pebble/pebble-config.json").read_text()
+    config = hashlib.sha256(
+        "\0".join([*args, settings, image_id(pebble_image(topo.release))]).encode()
+    ).hexdigest()[:16]
+    current = docker("ps", "-a", "--filter", f"name=^{PEBBLE}$", "--format",
+                     f'{{{{.Label "{LABEL}.config"}}}} {{{{.State}}}}').stdout.split()  # fmt: skip
+    if current != [config, "running"]:
+        docker("rm", "-f", PEBBLE, check=False)
+        log(f"starting Pebble (lab only) in {proxy}'s network namespace", "acme")
+        docker("run", "-d", "--label", f"{LABEL}.config={config}", *args)
+    wait_for("Pebble", lambda: management(proxy, "/roots/0", check=False), timeout=60, step="acme")
+    forget_an_older_pebble(proxy)
+
+
+def management(proxy, path, check=True):
+    """GET a path of Pebble's management API (from inside the proxy); its PEM text."""
+    proc = dexec(proxy, "curl", "-sf", "--cacert", "/dev/stdin", MANAGEMENT + path,
+                 input=directory_ca(), check=False)  # fmt: skip
+    if proc.returncode != 0:
+        if check:
+            raise LabError(f"Pebble's management API {path}: curl exited {proc.returncode}")
+        return None
+    return proc.stdout
+
+
+def forget_an_older_pebble(proxy):
+    """Pebble lost its accounts and CA when it restarted: clear certbot's state on the
+    proxy when its certificate is not from this Pebble, so the highstate issues again."""
+    chain = dexec(proxy, "cat", f"{LINEAGE}/chain.pem", check=False)
+    if chain.returncode != 0:
+        return
+    if chain.stdout.strip() == management(proxy, "/intermediates/0").strip():
+        return
+    log("the proxy's certificate is from an earlier Pebble: clearing certbot's state", "acme")
+    dexec(proxy, "rm", "-rf", *(f"/etc/letsencrypt/{d}" for d in
+                                ("accounts", "archive", "live", "renewal")))  # fmt: skip

@@ -1,0 +1,62 @@
+# The proxy's certificate from an ACME server (proxy:tls:source acme): certbot issues it
+# through a webroot nginx serves on port 80 and renews it by its own timer; its deploy hook
+# installs each new one for nginx and reloads it. The logic: _modules/proxy_tls.py.
+{%- set acme = pillar.proxy.tls.acme %}
+{%- set dir = '/etc/letsencrypt/jupyterhub-deploy' %}
+include:
+  - nginx
+
+certbot:
+  pkg.installed: []
+
+acme-webroot:
+  file.directory:
+    - name: /var/www/acme
+    - mode: '0755'
+    - makedirs: true
+
+acme-deploy-hook:
+  file.managed:
+    - name: {{ dir }}/deploy-hook
+    - source: salt://nginx/files/acme-deploy-hook
+    - mode: '0755'
+    - makedirs: true
+{%- if acme.directory_ca %}
+
+acme-directory-ca:
+  file.managed:
+    - name: {{ dir }}/directory-ca.pem
+    - contents_pillar: proxy:tls:acme:directory_ca
+    - mode: '0644'
+    - makedirs: true
+
+acme-renewals-trust-the-directory:
+  # certbot keeps no CA setting in the lineage: its timer's renewals need it too.
+  file.managed:
+    - name: /etc/systemd/system/certbot.service.d/jupyterhub-deploy.conf
+    - contents: |
+        [Service]
+        Environment=REQUESTS_CA_BUNDLE={{ dir }}/directory-ca.pem
+    - makedirs: true
+  cmd.run:
+    - name: systemctl daemon-reload
+    - onchanges:
+      - file: acme-renewals-trust-the-directory
+{%- endif %}
+
+acme-certificate:
+  proxy_tls.acme_certificate:
+    - name: {{ pillar.proxy.server_name }}
+    - extra_names: {{ acme.names | json }}
+    - email: {{ acme.email }}
+    - directory: {{ acme.directory }}
+    - directory_ca: {{ ((dir ~ '/directory-ca.pem') if acme.directory_ca else none) | json }}
+    - renew_days: {{ acme.renew_days }}
+    - require:
+      - pkg: certbot
+      - file: acme-webroot
+      - file: acme-deploy-hook
+      - service: nginx
+{%- if acme.directory_ca %}
+      - file: acme-directory-ca
+{%- endif %}
