@@ -38,6 +38,8 @@ LINEAGE = "jupyterhub"
 HOOK = "/etc/letsencrypt/jupyterhub-deploy/deploy-hook"
 WEBROOT = "/var/www/acme"
 LOG = "/var/log/letsencrypt/letsencrypt.log"
+# The last failed request's words (salt's state), for salt-run jupyterhub.status.
+ERROR_RECORD = "/var/lib/jupyterhub-deploy/acme-error"
 PROBLEM_RE = re.compile(r"(urn:ietf:params:acme:error:\w+)(?: :: ([^\n]*))?")
 # certbot's own words for a failed challenge (stdout): "Type: connection / Detail: ...".
 DETAIL_RE = re.compile(r"^\s*Detail: (.+)$", re.MULTILINE)
@@ -87,7 +89,9 @@ def describe(cert):
 
 def certificate(path=SERVED):
     """
-    The certificate nginx serves: names, issuer, serial, not_after and days_left.
+    The certificate nginx serves: names, issuer, serial, not_after and days_left; and
+    ``acme_error``: why the last request to the ACME server failed (salt's, or a renewal
+    by certbot's timer), None when it did not.
 
     CLI Example:
 
@@ -98,7 +102,33 @@ def certificate(path=SERVED):
     cert = _load(path)
     if cert is None:
         raise CommandExecutionError(f"no certificate at {path}")
-    return describe(cert)
+    return {**describe(cert), "acme_error": _acme_error()}
+
+
+def _acme_error():
+    try:
+        with open(ERROR_RECORD, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except FileNotFoundError:
+        pass
+    timer = subprocess.run(["systemctl", "is-failed", "--quiet", "certbot.service"],
+                           capture_output=True, check=False)  # fmt: skip
+    if timer.returncode == 0:
+        return f"certbot's last renewal (certbot.service) failed: see {LOG} on the proxy"
+    return None
+
+
+def record_error(message=None):
+    """Keep ``message`` as the last failed ACME request, or forget it (None)."""
+    if message is None:
+        try:
+            os.unlink(ERROR_RECORD)
+        except FileNotFoundError:
+            pass
+        return
+    os.makedirs(os.path.dirname(ERROR_RECORD), exist_ok=True)
+    with open(ERROR_RECORD, "w", encoding="utf-8") as handle:
+        handle.write(message + "\n")
 
 
 def _lineage(name=LINEAGE):
@@ -160,16 +190,17 @@ def acme_plan(names, directory, renew_days=30, served=SERVED):
 
 
 def problem(output, log_text=""):
-    """The ACME server's problem (type :: detail) in certbot's output or new log lines, else
-    certbot's last words; one line."""
+    """The ACME server's problem (type :: detail) in certbot's output or new log lines, with
+    certbot's "Detail:" of a failed challenge; else certbot's last words. One line."""
+    kind = detail = None
     for text in (output, log_text):
         found = PROBLEM_RE.findall(text)
         if found:
             kind, detail = found[-1]
-            return f"{kind} :: {detail}".strip(" :") if detail else kind
-    detail = DETAIL_RE.findall(output)
-    if detail:
-        return detail[-1].strip()
+            break
+    detail = detail or (DETAIL_RE.findall(output) or [None])[-1]
+    if kind or detail:
+        return " :: ".join(part.strip() for part in (kind, detail) if part)
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith(("Saving debug log", "Ask for help"))]
     return (useful or lines or ["certbot said nothing"])[-1]

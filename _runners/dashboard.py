@@ -102,7 +102,7 @@ def servers_of(hub_replies, nodes):
 
 def page_model(gathered, activity_by_range, now, refresh):
     """The snapshot (a pure function of the answers ``jupyterhub.gather`` returned)."""
-    hub_id, hub_replies, node_ids, node_replies, image_replies = gathered
+    hub_id, hub_replies, node_ids, node_replies = gathered[:4]
     report, problems = __salt__["jupyterhub.summarize"](*gathered)
     hub = report["hub"][hub_id]
     nodes = nodes_of(report, node_ids, node_replies)
@@ -118,6 +118,7 @@ def page_model(gathered, activity_by_range, now, refresh):
         "last_cull": hub.get("last cull"),
         "last_backup": hub.get("last backup"),
         "home": hub.get("/home"),
+        "certificate": report.get("certificate"),
         "activity": activity_by_range,
         "status": {key: value for key, value in report.items() if key != "logs"},
     }

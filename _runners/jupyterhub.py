@@ -4,9 +4,10 @@ One command for what the 2015 README taught admins to look up by hand, and drain
 ``salt-run jupyterhub.status`` asks the hub and the nodes (by nodegroup, so by minion id) and
 prints, per node, the running student containers, their memory and image; on the hub the
 users, the running servers, the student image it spawns, the last cull, the last backup
-and its age, and /home usage; and where each service's logs are. It exits non-zero when
-something needs attention (a node that does not answer or that swarm sees down, with the
-servers that were on it; the hub API down; a stale or failing backup).
+and its age, and /home usage; the proxy's certificate (issuer, days left); and where each
+service's logs are. It exits non-zero when something needs attention (a node that does not
+answer or that swarm sees down, with the servers that were on it; the hub API down; a stale
+or failing backup; a certificate with fewer than 14 days left).
 
 ``salt-run jupyterhub.drain NODE`` stops new servers from starting on a node (maintenance);
 ``undrain`` lets them start there again.
@@ -18,6 +19,8 @@ import salt.utils.minions
 __virtualname__ = "jupyterhub"
 
 TIMEOUT = 60
+# The proxy's certificate is a problem with fewer days left (certbot renews at 30).
+CERTIFICATE_DAYS = 14
 
 # Where to look when something is wrong (salt/*: what writes each of them).
 LOGS = {
@@ -29,6 +32,7 @@ LOGS = {
     "culling": "salt-call jupyterhub.last_cull on the hub; the reactor's jobs in salt-run jobs",
     "activity stats": "/srv/stats/db/activity.sqlite on the hub (salt hub stats.report)",
     "nginx": "on the proxy: /var/log/nginx/access.log, /var/log/nginx/error.log",
+    "certificates (acme)": "on the proxy: /var/log/letsencrypt/letsencrypt.log",
     "salt": "/var/log/salt/master on the hub, /var/log/salt/minion on every host",
 }
 
@@ -200,12 +204,36 @@ def image_on_nodes(image_replies, node_ids, student_image, problems):
     return held
 
 
-def summarize(hub_id, hub_replies, node_ids, node_replies, image_replies=None):
+def certificate_summary(proxy, problems):
+    """The proxy's certificate from ``proxy`` (``(minion id, reply)`` of
+    ``proxy_tls.certificate``); a problem under CERTIFICATE_DAYS days left."""
+    proxy_id, reply = proxy
+    ok, cert = reply_value(reply, dict)
+    if not ok:
+        problems.append(f"the proxy's certificate ({proxy_id}): {cert}")
+        return f"unknown: {cert}"
+    if cert.get("acme_error"):
+        problems.append(f"the proxy's certificate: {cert['acme_error']}")
+    if cert["days_left"] < CERTIFICATE_DAYS:
+        problems.append(
+            f"the proxy's certificate for {', '.join(cert['names'])} expires in "
+            f"{cert['days_left']} days ({cert['not_after']}): with proxy:tls:source acme, see "
+            "/var/log/letsencrypt/letsencrypt.log on the proxy; else put a new one in the pillar"
+        )
+    return {
+        "names": cert["names"],
+        "issuer": cert["issuer"],
+        "expires": cert["not_after"],
+        "days left": cert["days_left"],
+    }
+
+
+def summarize(hub_id, hub_replies, node_ids, node_replies, image_replies=None, proxy=None):
     """
     The report and its problems (a pure function) from the hub's ``{function: reply}``,
     the nodes' ``{node: reply}`` of ``swarm.student_containers`` and, when asked, of
-    ``swarm.image_present`` (``image_replies``), each reply a full_return
-    ``{"ret", "retcode"}``.
+    ``swarm.image_present`` (``image_replies``), and the proxy's ``(minion id, reply)`` of
+    ``proxy_tls.certificate`` (``proxy``), each reply a full_return ``{"ret", "retcode"}``.
     """
     problems = []
     hub = {}
@@ -282,6 +310,8 @@ def summarize(hub_id, hub_replies, node_ids, node_replies, image_replies=None):
             c["service"]: container_line(c, student_image) for c in containers
         } or "no student containers"
     report = {"hub": {hub_id: hub}, "nodes": nodes, "swarm": swarm}
+    if proxy is not None:
+        report["certificate"] = certificate_summary(proxy, problems)
     if image_replies is not None and student_image:
         report["student image on nodes"] = image_on_nodes(
             image_replies, node_ids, student_image, problems
@@ -295,9 +325,9 @@ def summarize(hub_id, hub_replies, node_ids, node_replies, image_replies=None):
 
 def gather():
     """
-    Ask the hub and the nodes what :func:`summarize` reads: ``(hub_id, hub_replies,
-    node_ids, node_replies, image_replies)``. The dashboard's snapshot (_runners/dashboard.py)
-    reads the same answers, so the page and this report agree.
+    Ask the hub, the nodes and the proxy what :func:`summarize` reads: ``(hub_id,
+    hub_replies, node_ids, node_replies, image_replies, proxy)``. The dashboard's snapshot
+    (_runners/dashboard.py) reads the same answers, so the page and this report agree.
     """
     client = salt.client.get_local_client(mopts=__opts__)
     node_ids = _targeted("nodes")
@@ -310,7 +340,9 @@ def gather():
     node_replies = _ask(client, node_ids, "swarm.student_containers")
     ok, image = reply_value(hub_replies.get("jupyterhub.student_image"), str)
     image_replies = _ask(client, node_ids, "swarm.image_present", (image,)) if ok else None
-    return hub_id, hub_replies, node_ids, node_replies, image_replies
+    proxy_id = (_targeted("proxy") or ["proxy"])[0]
+    proxy = (proxy_id, _ask(client, [proxy_id], "proxy_tls.certificate").get(proxy_id))
+    return hub_id, hub_replies, node_ids, node_replies, image_replies, proxy
 
 
 def status():

@@ -31,13 +31,15 @@ def acme_certificate(name, email, directory, extra_names=(), directory_ca=None, 
     names = [name, *[n for n in extra_names if n != name]]
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     plan = __salt__["proxy_tls.acme_plan"](names, directory, renew_days)
-    if plan["action"] is None:
-        ret["comment"] = f"The certificate for {', '.join(names)} is current: {plan['why']}"
-        return ret
     if __opts__["test"]:
-        ret["result"] = None
-        ret["comment"] = f"Would {plan['action']} the certificate: {plan['why']}"
-        ret["changes"] = {"certificate": plan["why"]}
+        if plan["action"] is not None:
+            ret["result"] = None
+            ret["comment"] = f"Would {plan['action']} the certificate: {plan['why']}"
+            ret["changes"] = {"certificate": plan["why"]}
+        return ret
+    if plan["action"] is None:
+        __salt__["proxy_tls.record_error"](None)
+        ret["comment"] = f"The certificate for {', '.join(names)} is current: {plan['why']}"
         return ret
     before = _served()
     try:
@@ -48,16 +50,12 @@ def acme_certificate(name, email, directory, extra_names=(), directory_ca=None, 
         else:
             after = __salt__["proxy_tls.acme_install"]()
     except Exception as exc:  # noqa: BLE001 - CommandExecutionError, timeouts: say them
-        ret["result"] = False
-        ret["comment"] = str(exc)
-        return ret
+        return _failed(ret, str(exc))
     again = __salt__["proxy_tls.acme_plan"](names, directory, renew_days)
     if again["action"] is not None:
-        ret["result"] = False
-        ret["comment"] = (
-            f"certbot succeeded but nginx does not serve its certificate: {again['why']}"
-        )
-        return ret
+        why = f"certbot succeeded but nginx does not serve its certificate: {again['why']}"
+        return _failed(ret, why)
+    __salt__["proxy_tls.record_error"](None)
     done = {"issue": "Issued", "install": "Installed"}[plan["action"]]
     ret["comment"] = f"{done} the certificate ({plan['why']})"
     ret["changes"] = {
@@ -65,6 +63,13 @@ def acme_certificate(name, email, directory, extra_names=(), directory_ca=None, 
         "not_after": after["not_after"],
         "issuer": after["issuer"],
     }
+    return ret
+
+
+def _failed(ret, message):
+    __salt__["proxy_tls.record_error"](message)
+    ret["result"] = False
+    ret["comment"] = message
     return ret
 
 

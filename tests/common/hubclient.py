@@ -5,6 +5,7 @@ stand-in for Google, starts its server and talks to it over HTTP and websockets.
 
 import contextlib
 import json
+import threading
 import time
 import urllib.parse
 import uuid
@@ -251,3 +252,28 @@ def execute_request(msg_id, code):
         "channel": "shell",
         "buffers": [],
     }
+
+
+class Busy(threading.Thread):
+    """A student at work: an execute every second on one open kernel websocket."""
+
+    def __init__(self, ws):
+        super().__init__(daemon=True)
+        self.ws, self.stop, self.done, self.failures = ws, threading.Event(), 0, []
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                assert run_on(self.ws, "print(6 * 7)", timeout=30).strip() == "42"
+                self.done += 1
+            except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+                self.failures.append(f"after {self.done} executes: {exc!r}")
+                return
+            self.stop.wait(1)
+
+    def executes_for(self, seconds):
+        """Let it work ``seconds`` more; the number of executes done meanwhile."""
+        before = self.done
+        time.sleep(seconds)
+        assert not self.failures, self.failures
+        return self.done - before

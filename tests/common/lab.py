@@ -96,22 +96,27 @@ class Lab:
         return pathlib.Path(proc.stdout.strip())
 
     @contextlib.contextmanager
-    def site_changes(self, changes):
+    def site_changes(self, changes, secrets=None):
         """
         The site pillar with ``changes`` (``{section: {key: value}}``) merged in, as an
-        operator would edit it, and the hub's pillar refreshed; put back afterwards.
+        operator would edit it, and ``secrets`` (``{role: pillar}``) as the whole of
+        secrets/<role>.sls; every minion's pillar refreshed; all put back afterwards.
         """
-        path = self.site_dir() / "site.sls"
-        original = path.read_text()
-        site = yaml.safe_load(original)
+        paths = [self.site_dir() / "site.sls"]
+        paths += [self.site_dir() / "secrets" / f"{role}.sls" for role in secrets or {}]
+        originals = {path: path.read_text() for path in paths}
+        site = yaml.safe_load(originals[paths[0]])
         for section, values in changes.items():
             site.setdefault(section, {}).update(values)
-        path.write_text(yaml.safe_dump(site, sort_keys=False))
+        paths[0].write_text(yaml.safe_dump(site, sort_keys=False))
+        for role, pillar in (secrets or {}).items():
+            (self.site_dir() / "secrets" / f"{role}.sls").write_text(yaml.safe_dump(pillar))
         try:
             self.refresh_pillar()
             yield site
         finally:
-            path.write_text(original)
+            for path, text in originals.items():
+                path.write_text(text)
             self.refresh_pillar()
 
     def apply_hub(self):

@@ -5,11 +5,10 @@ kernel websocket stays open and working across hub restarts and an nginx reload;
 starting as the hub restarts still comes up for the student waiting on it.
 """
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.common.hubclient import Kernel, Student, run_on
+from tests.common.hubclient import Busy, Kernel, Student
 from tests.common.lab import HTTPS_PORT
 
 NAME = "student09"
@@ -38,31 +37,6 @@ def test_a_running_server_survives_the_hub_being_recreated(lab, ca_file):
         assert again.execute("print('after')").strip() == "after"
     finally:
         student.stop_server()
-
-
-class Busy(threading.Thread):
-    """A student at work: an execute every second on one open kernel websocket."""
-
-    def __init__(self, ws):
-        super().__init__(daemon=True)
-        self.ws, self.stop, self.done, self.failures = ws, threading.Event(), 0, []
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                assert run_on(self.ws, "print(6 * 7)", timeout=30).strip() == "42"
-                self.done += 1
-            except Exception as exc:  # noqa: BLE001 (any failure is the finding)
-                self.failures.append(f"after {self.done} executes: {exc!r}")
-                return
-            self.stop.wait(1)
-
-    def executes_for(self, seconds):
-        """Let it work ``seconds`` more; the number of executes done meanwhile."""
-        before = self.done
-        time.sleep(seconds)
-        assert not self.failures, self.failures
-        return self.done - before
 
 
 def container_id(lab, host, name):

@@ -37,8 +37,19 @@ def activity_replies():
     return {name: REPORT for name in board.RANGES}
 
 
-def snapshot(hub=None, nodes=NODES, images=IMAGE, activity=None):
-    gathered = ("hub", hub if hub is not None else hub_reply(), ["node1", "node2"], nodes, images)
+CERTIFICATE = {
+    "names": ["hub.example.edu"],
+    "issuer": "CN=R11,O=Let's Encrypt,C=US",
+    "serial": "1a",
+    "not_after": "2027-01-01T00:00:00+00:00",
+    "days_left": 45.2,
+}
+PROXY = ("proxy", {"ret": CERTIFICATE, "retcode": 0})
+
+
+def snapshot(hub=None, nodes=NODES, images=IMAGE, activity=None, proxy=PROXY):
+    hub = hub if hub is not None else hub_reply()
+    gathered = ("hub", hub, ["node1", "node2"], nodes, images, proxy)
     model = board.page_model(gathered, activity or activity_replies(), NOW, 60)
     return json.loads(json.dumps(model, default=str))  # as the page reads it back
 
@@ -114,6 +125,10 @@ def test_the_view_shows_nodes_memory_servers_and_the_class_in_words():
     assert view["last_cull"] == "2026-11-30T09:00:00+00:00: stopped bob"
     assert view["last_backup"].startswith("2026-11-30 11:05:00 UTC (")
     assert view["home"] == "12% of 100 GiB used on /home, 88.0 GiB free"
+    assert view["certificate"] == (
+        "hub.example.edu from CN=R11,O=Let's Encrypt,C=US: 45.2 days left "
+        "(until 2027-01-01T00:00:00+00:00)"
+    )
     assert view["snapshot"] == {"time": "2026-11-30 12:00:00 UTC", "age": "0 s", "notice": None}
 
 
@@ -151,10 +166,11 @@ def test_the_hub_api_down_in_the_snapshot_is_said_in_words():
 
 
 def test_a_silent_hub_leaves_words_in_every_line():
-    model = snapshot(hub={}, nodes={}, images=None)
+    model = snapshot(hub={}, nodes={}, images=None, proxy=("proxy", None))
     view = dashboard_data.view(model, NOW)
     assert "the hub (hub) did not answer" in view["problems"]
-    for key in ("last_cull", "last_backup", "home", "student_image", "image_on_nodes"):
+    keys = ("last_cull", "last_backup", "home", "student_image", "image_on_nodes", "certificate")
+    for key in keys:
         assert view[key].startswith("unknown"), (key, view[key])
 
 

@@ -191,3 +191,32 @@ def test_no_backup_yet_is_said_so_not_as_a_stale_age():
     none = {"last_backup": None, "stale": True, "age_human": None, "target": "sftp://b//h"}
     _, problems = runner.summarize("hub", hub_reply(backup__status=(none, 0)), [], {})
     assert problems == ["backup: there is no complete backup at sftp://b//h yet"]
+
+
+def certificate_reply(days_left, names=("hub.example.edu",)):
+    cert = {"names": list(names), "issuer": "CN=R11,O=Let's Encrypt,C=US", "serial": "1a",
+            "not_after": "2027-01-01T00:00:00+00:00", "days_left": days_left}  # fmt: skip
+    return ("proxy", {"ret": cert, "retcode": 0})
+
+
+def test_the_proxy_s_certificate_is_shown_and_is_a_problem_under_14_days():
+    report, problems = runner.summarize(
+        "hub", hub_reply(), ["node1", "node2"], NODES, proxy=certificate_reply(45.2)
+    )
+    assert problems == []
+    assert report["certificate"]["issuer"] == "CN=R11,O=Let's Encrypt,C=US"
+    assert report["certificate"]["days left"] == 45.2
+    _, problems = runner.summarize(
+        "hub", hub_reply(), ["node1", "node2"], NODES, proxy=certificate_reply(13.9)
+    )
+    assert (
+        len(problems) == 1
+        and "certificate for hub.example.edu expires in 13.9 days" in (problems[0])
+    )
+
+
+def test_a_proxy_that_does_not_answer_about_its_certificate_is_a_problem():
+    _, problems = runner.summarize(
+        "hub", hub_reply(), ["node1", "node2"], NODES, proxy=("proxy", None)
+    )
+    assert problems == ["the proxy's certificate (proxy): no answer"]

@@ -178,6 +178,16 @@ def home_line(home):
     return f"unknown: {home}" if home else "unknown: the hub did not say"
 
 
+def certificate_line(cert):
+    """The proxy's certificate: who issued it, for which names, and days left."""
+    if isinstance(cert, dict):
+        return (
+            f"{', '.join(cert.get('names') or [])} from {cert.get('issuer')}: "
+            f"{cert.get('days left')} days left (until {cert.get('expires')})"
+        )
+    return str(cert) if cert else "unknown: the proxy did not say"
+
+
 def view(snapshot, now, hub_api=None):
     """What ``api/status`` returns: every line the page shows, already in words.
     ``hub_api`` is None when the hub's API answers, else a sentence saying it does not."""
@@ -216,6 +226,7 @@ def view(snapshot, now, hub_api=None):
         "last_cull": cull_line(snapshot.get("last_cull")),
         "last_backup": backup_line(snapshot.get("last_backup")),
         "home": home_line(snapshot.get("home")),
+        "certificate": certificate_line(snapshot.get("certificate")),
     }
 
 

@@ -1,2 +1,2 @@
-# The lab's proxy makes its own CA and certificate (proxy:tls:source self_signed): no key here.
+# The lab's certificate comes from its ACME server (proxy:tls:source acme): no key here.
 {}
