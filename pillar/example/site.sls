@@ -97,13 +97,23 @@ proxy:
   # Read timeout of websockets.
   websocket_timeout: 24h
   tls:
-    # pillar (certificate here, key in secrets/proxy.sls) or self_signed.
+    # pillar (certificate here, key in secrets/proxy.sls), acme (Let's Encrypt issues and
+    # renews it: see acme below) or self_signed.
     source: pillar
     # PEM chain of the site certificate.
     certificate: |
       -----BEGIN CERTIFICATE-----
       (your certificate, then its intermediates)
       -----END CERTIFICATE-----
+    # With source: acme. The proxy must answer on port 80 for server_name (HTTP-01).
+    acme:
+      # Let's Encrypt writes here before the certificate expires (required for acme).
+      email: jupyterhub-staff@example.edu
+      # Production by default. Try a new site on staging first (its rate limits are far
+      # higher; browsers do not trust its certificates):
+      # directory: https://acme-staging-v02.api.letsencrypt.org/directory
+      # More names on the same certificate:
+      # names: [jupyter.example.edu]
 
 hub:
   # Port nginx reaches the hub on.
