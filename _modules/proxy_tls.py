@@ -36,6 +36,10 @@ SERVED = "/etc/nginx/tls/server.crt"
 LETSENCRYPT = "/etc/letsencrypt"
 LINEAGE = "jupyterhub"
 HOOK = "/etc/letsencrypt/jupyterhub-deploy/deploy-hook"
+# The RFC 2136 plugin's settings and TSIG secret (salt/nginx/acme.sls writes it, 0600).
+DNS_CREDENTIALS = "/etc/letsencrypt/jupyterhub-deploy/rfc2136.ini"
+# certbot's authenticator for each challenge.
+AUTHENTICATORS = {"http-01": "webroot", "dns-01": "dns-rfc2136"}
 WEBROOT = "/var/www/acme"
 LOG = "/var/log/letsencrypt/letsencrypt.log"
 # The last failed request's words (salt's state), for salt-run jupyterhub.status.
@@ -139,10 +143,11 @@ def _renewal_conf(name=LINEAGE):
     return os.path.join(LETSENCRYPT, "renewal", f"{name}.conf")
 
 
-def _lineage_server(name=LINEAGE):
+def _lineage_setting(key, name=LINEAGE):
+    """A ``key = value`` of the lineage's renewal conf (server, authenticator), or None."""
     try:
         with open(_renewal_conf(name), encoding="utf-8") as handle:
-            match = re.search(r"^server\s*=\s*(\S+)\s*$", handle.read(), re.MULTILINE)
+            match = re.search(rf"^{key}\s*=\s*(\S+)\s*$", handle.read(), re.MULTILINE)
     except FileNotFoundError:
         return None
     return match.group(1) if match else None
@@ -156,12 +161,13 @@ def _same_file(one, other):
         return False
 
 
-def acme_plan(names, directory, renew_days=30, served=SERVED):
+def acme_plan(names, directory, renew_days=30, served=SERVED, challenge="http-01"):
     """
     What must happen for nginx to serve a certificate for ``names`` from ``directory``:
     ``{"action": None | "issue" | "install", "why": ...}``. Issue when there is no
-    certificate yet, its names or ACME server changed, or fewer than ``renew_days`` days
-    are left; install when certbot's certificate is good but nginx serves another one.
+    certificate yet, its names, ACME server or challenge changed, or fewer than
+    ``renew_days`` days are left; install when certbot's certificate is good but nginx
+    serves another one.
 
     CLI Example:
 
@@ -176,9 +182,12 @@ def acme_plan(names, directory, renew_days=30, served=SERVED):
     have = describe(cert)
     if sorted(set(names)) != have["names"]:
         return {"action": "issue", "why": f"its names {have['names']} are not {sorted(names)}"}
-    server = _lineage_server()
+    server = _lineage_setting("server")
     if server != directory:
         return {"action": "issue", "why": f"it came from {server}, not {directory}"}
+    authenticator = _lineage_setting("authenticator")
+    if authenticator != AUTHENTICATORS[challenge]:
+        return {"action": "issue", "why": f"it was validated by {authenticator}, not {challenge}"}
     if have["days_left"] < renew_days:
         return {
             "action": "issue",
@@ -227,11 +236,22 @@ def _served_days():
     return describe(cert)["days_left"] if cert else None
 
 
-def acme_issue(names, email, directory, directory_ca=None, force=False, renew_days=30):
+def acme_issue(
+    names,
+    email,
+    directory,
+    directory_ca=None,
+    force=False,
+    renew_days=30,
+    challenge="http-01",
+    propagation_seconds=30,
+):
     """
-    Ask certbot for a certificate for ``names`` from ``directory`` (HTTP-01 through the
-    webroot), installed for nginx by the deploy hook. ``directory_ca``: a CA file to trust
-    the ACME server's HTTPS with (a private ACME server), else the system's.
+    Ask certbot for a certificate for ``names`` from ``directory``, installed for nginx by
+    the deploy hook. ``challenge``: http-01 (through the webroot nginx serves) or dns-01
+    (RFC 2136 updates with the settings in DNS_CREDENTIALS, then ``propagation_seconds``).
+    ``directory_ca``: a CA file to trust the ACME server's HTTPS with (a private ACME
+    server), else the system's.
 
     CLI Example:
 
@@ -242,8 +262,13 @@ def acme_issue(names, email, directory, directory_ca=None, force=False, renew_da
     argv = [
         "certbot", "certonly", "--non-interactive", "--agree-tos", "--no-eff-email",
         "--email", email, "--server", directory, "--cert-name", LINEAGE,
-        "--webroot", "--webroot-path", WEBROOT, "--deploy-hook", HOOK,
+        "--deploy-hook", HOOK,
     ]  # fmt: skip
+    if challenge == "dns-01":
+        argv += ["--authenticator", "dns-rfc2136", "--dns-rfc2136-credentials", DNS_CREDENTIALS,
+                 "--dns-rfc2136-propagation-seconds", str(propagation_seconds)]  # fmt: skip
+    else:
+        argv += ["--webroot", "--webroot-path", WEBROOT]
     for name in names:
         argv += ["--domain", name]
     if force or os.path.exists(_lineage()):

@@ -67,6 +67,7 @@ SECRETS = {
     # A duplicity URL may hold the target's credentials (b2://id:key@, webdavs://user:pass@).
     "backup:target": "hub",
     "proxy:tls:key": "proxy",
+    "proxy:tls:acme:dns:key_secret": "proxy",
 }
 # A missing secret that another one can stand in for: the one named in the error.
 SECRET_ALTERNATIVES = {"backup:passphrase": "backup:gpg_key"}
@@ -204,18 +205,36 @@ def _check_tls(proxy, errors):
         )
     elif not EMAIL_RE.fullmatch(str(acme["email"])):
         errors.append(f"'proxy:tls:acme:email' must be an email address, got {acme['email']!r}")
+    dns01 = acme["challenge"] == "dns-01"
     names = acme["names"] if isinstance(acme["names"], list) else []
     for key, name in [("proxy:server_name", proxy["server_name"])] + [
         (f"proxy:tls:acme:names[{i}]", n) for i, n in enumerate(names)
     ]:
-        if not isinstance(name, str) or not DNS_NAME_RE.fullmatch(name):
-            wildcard = (
-                " (a wildcard needs DNS-01, which is not built yet)" if "*" in str(name) else ""
-            )
+        plain = name[2:] if dns01 and str(name).startswith("*.") else name
+        if not isinstance(plain, str) or not DNS_NAME_RE.fullmatch(plain):
+            wildcard = " (a wildcard needs challenge: dns-01)" if "*" in str(name) else ""
             errors.append(f"'{key}' must be a DNS name for the certificate, got {name!r}{wildcard}")
     ca = acme["directory_ca"]
     if ca is not None and "-----BEGIN CERTIFICATE-----" not in str(ca):
         errors.append("'proxy:tls:acme:directory_ca' must be a PEM certificate (or null)")
+    if dns01:
+        _check_acme_dns(acme["dns"], errors)
+
+
+def _check_acme_dns(dns, errors):
+    """certbot's rfc2136 plugin takes the server as an address and the key by its name."""
+    try:
+        ipaddress.ip_address(str(dns["server"]))
+    except ValueError:
+        errors.append(
+            "'proxy:tls:acme:dns:server' must be the DNS server's IP address when "
+            f"'proxy:tls:acme:challenge' is dns-01, got {dns['server']!r}"
+        )
+    if not dns["key_name"] or not DNS_NAME_RE.fullmatch(str(dns["key_name"]).rstrip(".")):
+        errors.append(
+            "'proxy:tls:acme:dns:key_name' must be the TSIG key's name when "
+            f"'proxy:tls:acme:challenge' is dns-01, got {dns['key_name']!r}"
+        )
 
 
 def _check_containment_allow(allow, errors):
@@ -511,8 +530,11 @@ def _needed_secrets(config):
         needed.add("backup:passphrase")
     if config["backup"]["enabled"] and config["backup"]["target_host"] is None:
         needed.add("backup:target")
-    if config["proxy"]["tls"]["source"] == "pillar":
+    tls = config["proxy"]["tls"]
+    if tls["source"] == "pillar":
         needed.add("proxy:tls:key")
+    if tls["source"] == "acme" and tls["acme"]["challenge"] == "dns-01":
+        needed.add("proxy:tls:acme:dns:key_secret")
     return needed
 
 

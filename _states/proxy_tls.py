@@ -14,11 +14,21 @@ def __virtual__():
     return __virtualname__
 
 
-def acme_certificate(name, email, directory, extra_names=(), directory_ca=None, renew_days=30):
+def acme_certificate(
+    name,
+    email,
+    directory,
+    extra_names=(),
+    directory_ca=None,
+    renew_days=30,
+    challenge="http-01",
+    propagation_seconds=30,
+):
     """
     nginx serves a certificate for ``name`` (and ``extra_names``) issued by the ACME
-    server at ``directory``. A failure leaves the current certificate serving and says
-    which domain, which server and the server's problem.
+    server at ``directory``, validated by ``challenge`` (http-01, or dns-01 through the
+    RFC 2136 settings salt/nginx/acme.sls writes). A failure leaves the current certificate
+    serving and says which domain, which server and the server's problem.
 
     .. code-block:: yaml
 
@@ -30,7 +40,7 @@ def acme_certificate(name, email, directory, extra_names=(), directory_ca=None, 
     """
     names = [name, *[n for n in extra_names if n != name]]
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
-    plan = __salt__["proxy_tls.acme_plan"](names, directory, renew_days)
+    plan = __salt__["proxy_tls.acme_plan"](names, directory, renew_days, challenge=challenge)
     if __opts__["test"]:
         if plan["action"] is not None:
             ret["result"] = None
@@ -45,13 +55,19 @@ def acme_certificate(name, email, directory, extra_names=(), directory_ca=None, 
     try:
         if plan["action"] == "issue":
             after = __salt__["proxy_tls.acme_issue"](
-                names, email, directory, directory_ca=directory_ca, renew_days=renew_days
+                names,
+                email,
+                directory,
+                directory_ca=directory_ca,
+                renew_days=renew_days,
+                challenge=challenge,
+                propagation_seconds=propagation_seconds,
             )
         else:
             after = __salt__["proxy_tls.acme_install"]()
     except Exception as exc:  # noqa: BLE001 - CommandExecutionError, timeouts: say them
         return _failed(ret, str(exc))
-    again = __salt__["proxy_tls.acme_plan"](names, directory, renew_days)
+    again = __salt__["proxy_tls.acme_plan"](names, directory, renew_days, challenge=challenge)
     if again["action"] is not None:
         why = f"certbot succeeded but nginx does not serve its certificate: {again['why']}"
         return _failed(ret, why)

@@ -1,7 +1,9 @@
 """
 The lab's ACME server (issue #22): Pebble, Let's Encrypt's test server, from Debian's
-package, in the proxy's network namespace. It validates HTTP-01 against the proxy's nginx
-under the site's own name (localhost), and listens on the proxy's loopback only:
+package, in the proxy's network namespace, and the DNS server it asks (bind9, there too,
+127.0.0.1:53: authoritative for localhost, taking RFC 2136 updates signed with the lab's
+TSIG key). Pebble validates HTTP-01 against the proxy's nginx under the site's own name
+(localhost) and DNS-01 through bind9, and listens on the proxy's loopback only:
 https://localhost:14000/dir (ACME), :15000 (management: /roots/0, /intermediates/0).
 
 Debian's package ships no certificate for Pebble's own HTTPS: the lab makes a CA and one
@@ -11,7 +13,9 @@ new CA whose account list is empty: `up` then clears the proxy's certbot state, 
 highstate issues again.
 """
 
+import base64
 import hashlib
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -33,13 +37,32 @@ from .common import (
 from .images import base_image, image_id, image_label
 
 PEBBLE = "jhd-pebble"
+DNS = "jhd-lab-dns"
 HTTPS_DIR = STATE_DIR / "pebble" / "https"
+KEY_DIR = STATE_DIR / "pebble" / "dns-key"
+FILES = REPO / "lab/pebble"
 MANAGEMENT = "https://localhost:15000"
 LINEAGE = "/etc/letsencrypt/live/jupyterhub"
 
 
 def pebble_image(release):
-    return f"jupyterhub-deploy/pebble:{release}"
+    """Pebble and bind9 (Debian's packages) on the lab's base image."""
+    return f"jupyterhub-deploy/lab-acme:{release}"
+
+
+def tsig_secret():
+    """The lab's TSIG key for RFC 2136 updates (made once per checkout): its secret."""
+    secret_file = KEY_DIR / "secret"
+    if not secret_file.exists():
+        ensure_state_dir()
+        KEY_DIR.mkdir(parents=True, exist_ok=True)
+        secret = base64.b64encode(secrets.token_bytes(32)).decode()
+        (KEY_DIR / "key.conf").write_text(
+            f'key "acme-key." {{ algorithm hmac-sha256; secret "{secret}"; }};\n'
+        )
+        (KEY_DIR / "key.conf").chmod(0o644)  # read by named in its container; lab only
+        secret_file.write_text(secret + "\n")
+    return secret_file.read_text().strip()
 
 
 def directory_ca():
@@ -77,12 +100,12 @@ def ensure_https_certificate():
 def build_pebble_image(release):
     """Pebble's image (Debian's package on the lab's base image), rebuilt when its inputs change."""
     image = pebble_image(release)
-    dockerfile = REPO / "lab/pebble/Dockerfile"
+    dockerfile = FILES / "Dockerfile"
     inputs = hashlib.sha256(image_id(base_image(release)).encode() + dockerfile.read_bytes())
     inputs = inputs.hexdigest()[:16]
     if image_label(image, f"{IMAGE_LABEL}.inputs") == inputs:
         return
-    log(f"docker build {image} (Debian's pebble)", "acme")
+    log(f"docker build {image} (Debian's pebble and bind9)", "acme")
     with tempfile.TemporaryDirectory(prefix="jhd-lab-pebble-") as tmp:
         shutil.copy(dockerfile, Path(tmp) / "Dockerfile")
         proc = subprocess.run(
@@ -94,31 +117,48 @@ def build_pebble_image(release):
         raise LabError(f"building {image} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
 
 
+def ensure_sidecar(name, args, inputs):
+    """Container ``name`` run with ``args``, recreated when they or ``inputs`` changed."""
+    config = hashlib.sha256("\0".join([*args, *inputs]).encode()).hexdigest()[:16]
+    current = docker("ps", "-a", "--filter", f"name=^{name}$", "--format",
+                     f'{{{{.Label "{LABEL}.config"}}}} {{{{.State}}}}').stdout.split()  # fmt: skip
+    if current == [config, "running"]:
+        return
+    docker("rm", "-f", name, check=False)
+    docker("run", "-d", "--label", LABEL, "--label", f"{LABEL}.config={config}", *args)
+
+
 def ensure_pebble(topo):
-    """Pebble running in the proxy's network namespace (recreated with the proxy)."""
+    """bind9 and Pebble running in the proxy's network namespace (recreated with it)."""
     ensure_https_certificate()
+    tsig_secret()
     build_pebble_image(topo.release)
+    image = pebble_image(topo.release)
     proxy = next(h for h in topo.hosts if "proxy" in h.roles).container
     proxy_id = docker("inspect", "-f", "{{.Id}}", proxy).stdout.strip()
-    args = [
-        *("--name", PEBBLE, "--label", LABEL, "--network", f"container:{proxy_id}"),
+    namespace = ("--network", f"container:{proxy_id}", "--restart", "unless-stopped")
+    inputs = [image_id(image), *((FILES / f).read_text() for f in ("named.conf", "db.localhost"))]
+    log(f"bind9 and Pebble (lab only) in {proxy}'s network namespace", "acme")
+    ensure_sidecar(DNS, [
+        "--name", DNS, *namespace,
+        "-v", f"{FILES / 'named.conf'}:/etc/bind/lab/named.conf:ro",
+        "-v", f"{FILES / 'db.localhost'}:/etc/bind/lab/db.localhost:ro",
+        "-v", f"{KEY_DIR / 'key.conf'}:/etc/bind/lab-key/key.conf:ro",
+        "--entrypoint", "sh", image, "-c",
+        # The zone where named may write its journal (the updates).
+        "install -o bind -g bind -m 0644 /etc/bind/lab/db.localhost /var/lib/bind/ && "
+        "exec named -g -u bind -c /etc/bind/lab/named.conf",
+    ], inputs)  # fmt: skip
+    settings = (FILES / "pebble-config.json").read_text()
+    ensure_sidecar(PEBBLE, [
+        "--name", PEBBLE, *namespace,
         # No random sleep before validations, no rejected nonces (certbot 2.1 retries once).
-        *("-e", "PEBBLE_VA_NOSLEEP=1", "-e", "PEBBLE_WFE_NONCEREJECT=0"),
-        *("-v", f"{HTTPS_DIR}:/etc/pebble/https:ro"),
-        *("-v", f"{REPO / 'lab/pebble/pebble-config.json'}:/etc/pebble/pebble-config.json:ro"),
-        *("--restart", "unless-stopped", pebble_image(topo.release)),
-        *("-config", "/etc/pebble/pebble-config.json"),
-    ]  # fmt: skip
-    settings = (REPO / "lab/pebble/pebble-config.json").read_text()
-    config = hashlib.sha256(
-        "\0".join([*args, settings, image_id(pebble_image(topo.release))]).encode()
-    ).hexdigest()[:16]
-    current = docker("ps", "-a", "--filter", f"name=^{PEBBLE}$", "--format",
-                     f'{{{{.Label "{LABEL}.config"}}}} {{{{.State}}}}').stdout.split()  # fmt: skip
-    if current != [config, "running"]:
-        docker("rm", "-f", PEBBLE, check=False)
-        log(f"starting Pebble (lab only) in {proxy}'s network namespace", "acme")
-        docker("run", "-d", "--label", f"{LABEL}.config={config}", *args)
+        "-e", "PEBBLE_VA_NOSLEEP=1", "-e", "PEBBLE_WFE_NONCEREJECT=0",
+        "-v", f"{HTTPS_DIR}:/etc/pebble/https:ro",
+        "-v", f"{FILES / 'pebble-config.json'}:/etc/pebble/pebble-config.json:ro",
+        "--entrypoint", "pebble", image,
+        "-config", "/etc/pebble/pebble-config.json", "-dnsserver", "127.0.0.1:53",
+    ], [image_id(image), settings])  # fmt: skip
     wait_for("Pebble", lambda: management(proxy, "/roots/0", check=False), timeout=60, step="acme")
     forget_an_older_pebble(proxy)
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from .acme import PEBBLE, ensure_pebble
+from .acme import DNS, PEBBLE, ensure_pebble
 from .common import (
     CONTAINER_PREFIX,
     DEPLOY_DIR,
@@ -206,7 +206,7 @@ def cmd_engine(args):
 
 def cmd_down(args):
     containers = sorted(lab_containers())
-    for extra in (STANDIN, PEBBLE):
+    for extra in (STANDIN, PEBBLE, DNS):
         if docker_ok("container", "inspect", extra):
             containers.append(extra)
     if containers:

@@ -48,6 +48,12 @@ proxy:
     acme:
       email: staff@lab.example
       directory: https://localhost:14000/dir
+      # For dns-01 (tests/e2e/test_acme.py switches to it for a wildcard): the lab's bind9 on
+      # the proxy's loopback; script/lab puts the TSIG key's secret in secrets/proxy.sls.
+      dns:
+        server: 127.0.0.1
+        key_name: acme-key.
+        propagation_seconds: 1
 
 auth:
   type: google

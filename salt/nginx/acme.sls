@@ -43,6 +43,29 @@ acme-renewals-trust-the-directory:
     - onchanges:
       - file: acme-renewals-trust-the-directory
 {%- endif %}
+{%- if acme.challenge == 'dns-01' %}
+
+acme-dns-plugin:
+  pkg.installed:
+    - name: python3-certbot-dns-rfc2136
+
+acme-dns-credentials:
+  # certbot's RFC 2136 plugin: the DNS server, the TSIG key allowed to write the
+  # _acme-challenge TXT records, and its secret (secrets/proxy.sls).
+  file.managed:
+    - name: {{ dir }}/rfc2136.ini
+    - mode: '0600'
+    - makedirs: true
+    - show_changes: false
+    - contents: |
+        dns_rfc2136_server = {{ acme.dns.server }}
+        dns_rfc2136_port = {{ acme.dns.port }}
+        dns_rfc2136_name = {{ acme.dns.key_name }}
+        dns_rfc2136_secret = {{ acme.dns.key_secret }}
+        dns_rfc2136_algorithm = {{ acme.dns.key_algorithm }}
+    - require:
+      - pkg: acme-dns-plugin
+{%- endif %}
 
 acme-certificate:
   proxy_tls.acme_certificate:
@@ -52,6 +75,8 @@ acme-certificate:
     - directory: {{ acme.directory }}
     - directory_ca: {{ ((dir ~ '/directory-ca.pem') if acme.directory_ca else none) | json }}
     - renew_days: {{ acme.renew_days }}
+    - challenge: {{ acme.challenge }}
+    - propagation_seconds: {{ acme.dns.propagation_seconds }}
     - require:
       - pkg: certbot
       - file: acme-webroot
@@ -59,4 +84,7 @@ acme-certificate:
       - service: nginx
 {%- if acme.directory_ca %}
       - file: acme-directory-ca
+{%- endif %}
+{%- if acme.challenge == 'dns-01' %}
+      - file: acme-dns-credentials
 {%- endif %}

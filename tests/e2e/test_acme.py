@@ -13,6 +13,7 @@ import threading
 import time
 
 import requests
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -229,3 +230,33 @@ def test_the_site_moves_to_self_signed_and_pillar_and_back_to_acme(lab):
     finally:
         apply_nginx(lab)
     assert served_chain()[0].serial_number == acme_serial
+
+
+def names_of(cert):
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return sorted(san.get_values_for_type(x509.DNSName))
+
+
+def test_a_wildcard_comes_by_dns_01_through_the_lab_s_dns_server(lab):
+    """What per-user subdomains need (issue #18): *.localhost, validated by the TXT records
+    certbot's RFC 2136 plugin writes into the lab's bind9 with the site's TSIG key; then the
+    site goes back to http-01 and a certificate for localhost alone."""
+    site = yaml.safe_load((lab.site_dir() / "site.sls").read_text())
+    tls = site["proxy"]["tls"]
+    tls["acme"] = {**tls["acme"], "challenge": "dns-01", "names": ["*.localhost"]}
+    try:
+        with lab.site_changes({"proxy": {"tls": tls}}):
+            apply_nginx(lab)
+            chain = served_chain()
+            assert names_of(chain[0]) == ["*.localhost", "localhost"]
+            root = pem_cert(lab.pebble("/roots/0"))
+            for name in ("localhost", "alice.localhost"):
+                verifier = (
+                    PolicyBuilder().store(Store([root])).build_server_verifier(x509.DNSName(name))
+                )
+                verifier.verify(chain[0], chain[1:])
+            conf = lab.exec("proxy", "cat", RENEWAL_CONF).stdout
+            assert "authenticator = dns-rfc2136" in conf
+    finally:
+        apply_nginx(lab)
+    assert names_of(served_chain()[0]) == ["localhost"]

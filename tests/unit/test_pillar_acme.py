@@ -5,7 +5,7 @@ import pytest
 from tests.common.sites import DEFAULTS, deploy, errors_of
 from tests.common.sites import sls_pillar as site_pillar
 
-PROXY = "proxy"
+PROXY = "proxy.example.edu"
 
 
 def acme_site(**acme):
@@ -42,7 +42,8 @@ def test_acme_without_an_email_is_refused():
             {"names": ["www.example.edu", "bad name"]},
             "'proxy:tls:acme:names[1]' must be a DNS name",
         ),
-        ({"names": ["*.example.edu"]}, "a wildcard needs DNS-01"),
+        ({"names": ["*.example.edu"]}, "a wildcard needs challenge: dns-01"),
+        ({"challenge": "dns-1"}, "must be one of http-01, dns-01"),
         ({"directory_ca": "not a certificate"}, "'proxy:tls:acme:directory_ca' must be a PEM"),
         ({"renew_days": 0}, "'proxy:tls:acme:renew_days' must be at least 1"),
         ({"emial": "x@y.z"}, "'proxy:tls:acme:emial' is not a known key (did you mean"),
@@ -56,3 +57,34 @@ def test_an_unknown_tls_source_is_refused_naming_the_choices():
     pillar = acme_site()
     pillar["proxy"]["tls"]["source"] = "letsencrypt"
     assert "must be one of pillar, self_signed, acme" in errors_of(PROXY, pillar)
+
+
+def dns01_site(secret="c2VjcmV0", **dns):
+    pillar = acme_site(challenge="dns-01", names=["*.hub.example.edu"])
+    settings = {"server": "10.0.0.53", "key_name": "acme-key.", **dns}
+    pillar["proxy"]["tls"]["acme"]["dns"] = settings
+    if secret:
+        pillar["proxy"]["tls"]["acme"]["dns"]["key_secret"] = secret
+    return pillar
+
+
+def test_a_wildcard_by_dns_01_passes():
+    built = deploy.build(PROXY, dns01_site(), DEFAULTS)
+    dns = built["proxy"]["tls"]["acme"]["dns"]
+    assert dns["key_algorithm"] == "HMAC-SHA256" and dns["port"] == 53
+
+
+@pytest.mark.parametrize(
+    ("dns", "words"),
+    [
+        ({"server": "ns1.example.edu"}, "'proxy:tls:acme:dns:server' must be the DNS server's IP"),
+        ({"key_name": None}, "'proxy:tls:acme:dns:key_name' must be the TSIG key's name"),
+        ({"key_algorithm": "hmac-sha256"}, "must be one of HMAC-SHA256, HMAC-SHA384"),
+    ],
+)
+def test_a_bad_dns_01_setting_is_refused_naming_its_key(dns, words):
+    assert words in errors_of(PROXY, dns01_site(**dns))
+
+
+def test_dns_01_without_its_tsig_secret_is_refused_naming_the_secret():
+    assert "proxy:tls:acme:dns:key_secret" in errors_of(PROXY, dns01_site(secret=None))

@@ -46,7 +46,7 @@ def tls(tmp_path, monkeypatch):
     return module
 
 
-def lineage(tls, pem, server=DIRECTORY):
+def lineage(tls, pem, server=DIRECTORY, authenticator="webroot"):
     live = os.path.join(tls.LETSENCRYPT, "live", "jupyterhub")
     os.makedirs(live)
     for name in ("cert.pem", "fullchain.pem"):
@@ -55,7 +55,7 @@ def lineage(tls, pem, server=DIRECTORY):
     os.makedirs(os.path.join(tls.LETSENCRYPT, "renewal"))
     with open(os.path.join(tls.LETSENCRYPT, "renewal", "jupyterhub.conf"), "w") as handle:
         handle.write(f"# renew_before_expiry = 30 days\nversion = 4.0.0\n\n[renewalparams]\n"
-                     f"server = {server}\n")  # fmt: skip
+                     f"server = {server}\nauthenticator = {authenticator}\n")  # fmt: skip
 
 
 def serve(tls, pem):
@@ -92,6 +92,15 @@ def test_other_names_few_days_or_another_server_issue_again(tls, names, days, se
     serve(tls, pem)
     decided = tls.acme_plan(names, DIRECTORY, 30, served=tls.SERVED)
     assert decided["action"] == "issue" and why in decided["why"], decided
+
+
+def test_another_challenge_issues_again(tls):
+    """A site moving to dns-01 (for a wildcard) gets a certificate validated that way."""
+    pem = make_cert(["hub.example.edu"], 60)
+    lineage(tls, pem)
+    serve(tls, pem)
+    decided = tls.acme_plan(["hub.example.edu"], DIRECTORY, 30, tls.SERVED, "dns-01")
+    assert decided == {"action": "issue", "why": "it was validated by webroot, not dns-01"}
 
 
 def test_a_good_certificate_nginx_does_not_serve_is_installed(tls):
