@@ -44,39 +44,30 @@ ASCII-armored OpenPGP key block, to that key (duplicity ``--encrypt-key``):
 - a new key (another fingerprint), like a new passphrase, starts a new full chain; older
   chains need the older key to restore.
 
-This module is salt's side of it: the functions, the pillar, the mine, the job's retcode.
-The rest is in ``_utils/``, reached through ``__utils__`` (minions get it with
-``saltutil.sync_all``, like this module): ``backup_duplicity`` (command line, log parsing),
-``backup_gpg`` (encryption), ``backup_records`` (work directory, lock, results, status's
-summary), ``backup_checks`` (pillar keys, restore's path) and ``backup_restore`` (where a
-restore's files go, never through a student's link).
+This module is salt's face: the functions, their docstrings, the job's retcode. What they
+do is in ``_utils/``, reached through ``__utils__`` (minions get it with
+``saltutil.sync_all``, like this module), each call handed salt's side (the pillar, the
+mine, ``__context__``) as a Job: ``backup_jobs`` (run, cleanup, verify, status),
+``backup_restore`` (restore, and where its files go, never through a student's link),
+``backup_duplicity`` (command line, log parsing), ``backup_gpg`` (encryption),
+``backup_records`` (work directory, lock, results, status's summary), ``backup_checks``
+(pillar keys, restore's path) and ``backup_ssh`` (an sftp target's ssh keys).
 
 ``run``, ``cleanup`` and ``verify`` return ``{"result": False, "error": ...}`` on failure and
 set the job's retcode, rather than raise: salt's scheduler replaces the message of an
 exception by "Unhandled exception running ...", and these are the functions it runs.
-
-Why about 500 lines: this docstring (the operator's manual of the module) and the seven
-public functions with their own docstrings are most of it; what is left is the glue
-between them and ``_utils``.
 """
 
 import contextlib
-import glob
 import logging
-import os
 import subprocess
-import tempfile
-import time
-import urllib.parse
 
 from salt.exceptions import CommandExecutionError
+from salt.loader.context import NamedLoaderContext
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "backup"
-
-# Longest list of paths a verify returns per kind of difference.
-MAX_LISTED = 100
 
 
 def __virtual__():
@@ -84,7 +75,7 @@ def __virtual__():
     return __virtualname__
 
 
-# --- the pillar and the work directory ---------------------------------------------------
+# --- salt's side, handed to _utils/ ------------------------------------------------------
 
 
 def _settings():
@@ -98,53 +89,28 @@ def _settings():
     return section
 
 
+def _loaded(name):
+    """
+    What salt's dunder ``name`` stands for here, for _utils/ (None when this module was
+    loaded without it): salt's loader gives a module a view of it (see the Job).
+    """
+    dunder = globals().get(name)
+    return dunder.value() if isinstance(dunder, NamedLoaderContext) else dunder
+
+
+def _job(cfg):
+    """The Job (_utils/backup_jobs.py) of this call, with the pillar section ``cfg``."""
+    # _execute by name at each call: the unit tests and benchmarks/backup.py replace it.
+    dunders = [_loaded(name) for name in ("__utils__", "__salt__", "__pillar__", "__context__")]
+    return __utils__["backup_jobs.make_job"](cfg, *dunders, _execute)
+
+
 def _paths(cfg):
     """The Paths (_utils/backup_records.py) of ``backup:work_dir``."""
-    root = __utils__["backup_checks.absolute"](cfg, "work_dir")
-    return __utils__["backup_records.work_dir"](root)
+    return _job(cfg).paths()
 
 
-def _prepared(cfg):
-    """The work directory, made, with the target host's ssh keys in its known_hosts."""
-    paths = _paths(cfg)
-    paths.make()
-    _trust_target_host(cfg, paths)
-    return paths
-
-
-def _trust_target_host(cfg, paths):
-    """
-    Write ``ssh/known_hosts`` from the host keys ``backup:target_host`` publishes in the
-    mine (``backup_host_keys``), so duplicity talks to that host and no other. Keeps the
-    last keys when the mine cannot be read.
-    """
-    host = cfg.get("target_host")
-    if not host:
-        return
-    try:
-        keys = (__salt__["mine.get"](host, "backup_host_keys") or {}).get(host)
-    except Exception as exc:  # the master may be unreachable: keep the last keys
-        log.warning("backup: cannot read the mine for %s's host keys: %s", host, exc)
-        keys = None
-    if not keys:
-        if os.path.exists(paths.known_hosts):
-            return
-        raise CommandExecutionError(
-            f"the backup target host {host} (pillar 'backup:target_host') has not published "
-            f"its ssh host keys in the mine: apply its highstate (salt/backup/target.sls) or "
-            f"run `salt {host} mine.update`"
-        )
-    address = __pillar__["hosts"][host]
-    port = urllib.parse.urlsplit(str(cfg.get("target"))).port
-    if port and port != 22:
-        address = f"[{address}]:{port}"
-    contents = "".join(f"{address} {key}\n" for key in keys)
-    os.makedirs(os.path.dirname(paths.known_hosts), mode=0o700, exist_ok=True)
-    paths.write_if_changed(paths.known_hosts, contents)
-    log.info("backup: known_hosts now holds %d host key(s) of %s", len(keys), host)
-
-
-# --- running duplicity, reporting --------------------------------------------------------
+# --- duplicity's seam, the scheduled functions' results ----------------------------------
 
 
 def _execute(argv, env, log_fd=None):
@@ -161,34 +127,15 @@ def _execute(argv, env, log_fd=None):
     )
 
 
-def _version():
-    """The installed duplicity's (major, minor), asked once per minion process."""
-    if "backup.duplicity_version" not in __context__:
-        found = __utils__["backup_duplicity.version"](_execute)
-        __context__["backup.duplicity_version"] = found
-    return __context__["backup.duplicity_version"]
-
-
-def _duplicity(action, options, positional, target, paths, passphrase=None, archive_dir=None):
-    # _execute by name at each call: the unit tests and benchmarks/backup.py replace it.
-    call = __utils__["backup_duplicity.call"]
-    return call(_execute, action, options, positional, target, paths, passphrase, archive_dir)
-
-
-def _failure(what, result, target, secret, encryption=None):
-    """A one-paragraph reason for a failed duplicity call."""
-    hint = __utils__["backup_gpg.key_hint"](encryption, result.output)
-    return __utils__["backup_duplicity.failure"](what, result, target, secret, hint)
-
-
-def _reported(function, body, *args, **kwargs):
+def _reported(function, *args):
     """
-    Run ``body`` for the scheduled ``function``: a failure becomes ``{"result": False,
-    "error"}`` with a non-zero job retcode, and every outcome but "locked" is recorded.
+    Run ``backup_jobs.<function>`` (_utils/backup_jobs.py) for the scheduled ``function``:
+    a failure becomes ``{"result": False, "error"}`` with a non-zero job retcode, and every
+    outcome but "locked" is recorded.
     """
     record = __utils__["backup_records.record"]
     try:
-        result = body(*args, **kwargs)
+        result = __utils__[f"backup_jobs.{function}"](_job(_settings()), *args)
     except CommandExecutionError as exc:
         result = {"result": False, "error": str(exc)}
         log.error("backup.%s failed: %s", function, exc)
@@ -203,59 +150,6 @@ def _reported(function, body, *args, **kwargs):
 
 
 # --- the functions -----------------------------------------------------------------------
-
-
-def _run(full):
-    cfg = _settings()
-    __utils__["backup_checks.require_enabled"](cfg, "backup.run")
-    target = __utils__["backup_checks.required"](cfg, "target")
-    full_every = __utils__["backup_checks.seconds"](cfg, "full_every")
-    source = __utils__["backup_checks.absolute"](cfg, "source", "/home")
-    if not os.path.isdir(source):
-        raise CommandExecutionError(f"pillar 'backup:source' {source} is not a directory")
-    paths = _prepared(cfg)
-    with __utils__["backup_records.locked"](paths, "backup.run"):
-        encryption = __utils__["backup_gpg.encryption"](cfg, paths)
-        passphrase = encryption.passphrase
-        changed = __utils__["backup_gpg.changed"](paths, encryption)
-        forced = bool(full) or changed is not None
-        if forced:
-            action, options = "full", []
-        else:
-            action, options = "incremental", ["--full-if-older-than", f"{full_every}s"]
-        options += encryption.options()
-        started = time.time()
-        result = _duplicity(action, options, [source, target], target, paths, passphrase)
-        elapsed = time.time() - started
-        if result.returncode != 0:
-            message = _failure("backup", result, target, passphrase, encryption)
-            raise CommandExecutionError(message)
-        __utils__["backup_gpg.save_fingerprint"](paths, encryption)
-    summary = {
-        "result": True,
-        "type": __utils__["backup_duplicity.backup_type"](result.records, forced),
-        "source": source,
-        "target": __utils__["backup_duplicity.redact"](target),
-        "started": __utils__["backup_records.iso"](started),
-        "elapsed": round(elapsed, 2),
-    }
-    if changed:
-        summary[f"{changed}_changed"] = True
-    stats = __utils__["backup_duplicity.parse_statistics"](result.records)
-    for key in ("start_time", "end_time", "elapsed_time"):
-        stats.pop(key, None)
-    summary.update(stats)
-    log.info(
-        "backup.run: %s backup of %s to %s in %.1f s, %s files changed, %s new, %s deleted",
-        summary["type"],
-        source,
-        summary["target"],
-        elapsed,
-        stats.get("changed_files"),
-        stats.get("new_files"),
-        stats.get("deleted_files"),
-    )
-    return summary
 
 
 def run(full=False):
@@ -279,28 +173,7 @@ def run(full=False):
         salt hub backup.run
         salt hub backup.run full=True
     """
-    return _reported("run", _run, full)
-
-
-def _cleanup():
-    cfg = _settings()
-    __utils__["backup_checks.require_enabled"](cfg, "backup.cleanup")
-    target = __utils__["backup_checks.required"](cfg, "target")
-    keep = __utils__["backup_checks.at_least_one"](cfg, "keep_full")
-    paths = _prepared(cfg)
-    with __utils__["backup_records.locked"](paths, "backup.cleanup"):
-        started = time.time()
-        options = [str(keep), "--force"]
-        result = _duplicity("remove-all-but-n-full", options, [target], target, paths)
-        if result.returncode != 0:
-            raise CommandExecutionError(_failure("cleanup", result, target, None))
-    return {
-        "result": True,
-        "keep_full": keep,
-        "removed_chains": __utils__["backup_duplicity.parse_removed_chains"](result.records),
-        "target": __utils__["backup_duplicity.redact"](target),
-        "elapsed": round(time.time() - started, 2),
-    }
+    return _reported("run", full)
 
 
 def cleanup():
@@ -315,45 +188,7 @@ def cleanup():
 
         salt hub backup.cleanup
     """
-    return _reported("cleanup", _cleanup)
-
-
-def _verify(strict):
-    cfg = _settings()
-    __utils__["backup_checks.require_enabled"](cfg, "backup.verify")
-    target = __utils__["backup_checks.required"](cfg, "target")
-    source = __utils__["backup_checks.absolute"](cfg, "source", "/home")
-    paths = _prepared(cfg)
-    with __utils__["backup_records.locked"](paths, "backup.verify"):
-        encryption = __utils__["backup_gpg.encryption"](cfg, paths)
-        __utils__["backup_gpg.require_secret"](encryption, "backup.verify")
-        passphrase = encryption.passphrase
-        started = time.time()
-        options = ["--compare-data"]
-        result = _duplicity("verify", options, [target, source], target, paths, passphrase)
-    report = __utils__["backup_duplicity.parse_verify"](result.records)
-    if result.returncode not in (0, 1) or (result.returncode == 1 and not report["differences"]):
-        raise CommandExecutionError(_failure("verify", result, target, passphrase, encryption))
-    mismatches, changed = report["data_mismatches"], report["changed_since_backup"]
-    summary = {
-        "result": not mismatches and not (strict and changed),
-        "compared": report["compared"],
-        "differences": report["differences"],
-        "data_mismatches": mismatches[:MAX_LISTED],
-        "changed_since_backup": changed[:MAX_LISTED],
-        "target": __utils__["backup_duplicity.redact"](target),
-        "elapsed": round(time.time() - started, 2),
-    }
-    if mismatches:
-        summary["error"] = (
-            f"{len(mismatches)} file(s) differ from the backup although their type, "
-            f"permissions and mtime match it (backup or disk damaged?): "
-            + ", ".join(mismatches[:10])
-        )
-    elif strict and changed:
-        listed = ", ".join(changed[:10])
-        summary["error"] = f"{len(changed)} file(s) changed since the last backup: {listed}"
-    return summary
+    return _reported("cleanup")
 
 
 def verify(strict=False):
@@ -376,7 +211,7 @@ def verify(strict=False):
         salt hub backup.verify
         salt hub backup.verify strict=True
     """
-    return _reported("verify", _verify, bool(strict))
+    return _reported("verify", bool(strict))
 
 
 def status():
@@ -404,27 +239,7 @@ def status():
 
         salt hub backup.status
     """
-    cfg = _settings()
-    target = cfg.get("target")
-    if not target and not cfg.get("enabled"):
-        return {"enabled": False, "target": None}
-    target = __utils__["backup_checks.required"](cfg, "target")
-    stale_after = __utils__["backup_checks.seconds"](cfg, "stale_after")
-    paths = _prepared(cfg)
-    with tempfile.TemporaryDirectory(dir=paths.tmp, prefix="status-") as scratch:
-        result = _duplicity("collection-status", [], [target], target, paths, archive_dir=scratch)
-    if result.returncode != 0:
-        raise CommandExecutionError(_failure("collection-status", result, target, None))
-    collection = __utils__["backup_duplicity.parse_collection"](result.records)
-    summary = __utils__["backup_records.summarise"](collection, time.time(), stale_after)
-    return {
-        "enabled": bool(cfg.get("enabled")),
-        "source": __utils__["backup_checks.absolute"](cfg, "source", "/home"),
-        "target": __utils__["backup_duplicity.redact"](target),
-        **summary,
-        "running": __utils__["backup_records.running"](paths),
-        "last_results": __utils__["backup_records.last_results"](paths),
-    }
+    return __utils__["backup_jobs.status"](_job(_settings()))
 
 
 def restore(path, target, time=None, force=False):
@@ -458,39 +273,8 @@ def restore(path, target, time=None, force=False):
         salt hub backup.restore alice /root/alice-restored time=2026-11-30T14:00:00Z
         salt hub backup.restore alice /home/alice force=True
     """
-    cfg = _settings()
-    remote = __utils__["backup_checks.required"](cfg, "target")
-    source = __utils__["backup_checks.absolute"](cfg, "source", "/home")
-    relative = __utils__["backup_checks.relative_path"](path)
-    dest = __utils__["backup_restore.destination"](target, source, relative, bool(force))
-    when = __utils__["backup_duplicity.duplicity_time"](time) if time is not None else None
-    paths = _prepared(cfg)
-    options = __utils__["backup_duplicity.restore_options"](relative, when, _version())
-    with __utils__["backup_records.locked"](paths, "backup.restore"):
-        encryption = __utils__["backup_gpg.encryption"](cfg, paths)
-        __utils__["backup_gpg.require_secret"](encryption, "backup.restore")
-        passphrase = encryption.passphrase
-        started = _now()
-        with __utils__["backup_restore.staging"](paths.tmp) as staged:
-            result = _duplicity("restore", options, [remote, staged], remote, paths, passphrase)
-            if result.returncode != 0:
-                message = _failure("restore", result, remote, passphrase, encryption)
-                raise CommandExecutionError(message)
-            files = __utils__["backup_restore.count_files"](staged)
-            __utils__["backup_restore.hand_back"](staged, dest)
-    return {
-        "result": True,
-        "path": relative or ".",
-        "target": dest.path,
-        "time": when or "latest",
-        "files": files,
-        "elapsed": round(_now() - started, 2),
-    }
-
-
-def _now():
-    # restore() has a parameter called time.
-    return time.time()
+    job = _job(_settings())
+    return __utils__["backup_restore.restore"](job, path, target, time, force)
 
 
 def ssh_public_key():
@@ -505,12 +289,7 @@ def ssh_public_key():
 
         salt hub backup.ssh_public_key
     """
-    path = _paths(_settings()).ssh_key + ".pub"
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip() or None
-    except FileNotFoundError:
-        return None
+    return __utils__["backup_ssh.public_key"](_paths(_settings()))
 
 
 def host_keys(keydir="/etc/ssh"):
@@ -525,10 +304,4 @@ def host_keys(keydir="/etc/ssh"):
 
         salt node2 backup.host_keys
     """
-    keys = []
-    for path in sorted(glob.glob(os.path.join(keydir, "ssh_host_*_key.pub"))):
-        with open(path, encoding="utf-8") as handle:
-            fields = handle.read().split()
-        if len(fields) >= 2:
-            keys.append(f"{fields[0]} {fields[1]}")
-    return keys
+    return __utils__["backup_ssh.host_keys"](keydir)

@@ -1,6 +1,6 @@
 """
-Where ``backup.restore`` puts the files, and how they get there without root ever following
-a path a student controls.
+``backup.restore`` of _modules/backup.py (its docstring says what it does): where it puts
+the files, and how they get there without root ever following a path a student controls.
 
 duplicity runs as root and opens, chowns and chmods every name it restores. Into a
 student's home that would follow any symlink the student left there (``notes.txt ->
@@ -16,7 +16,8 @@ then handed back:
   extracted by root's ``tar`` when it exists already; a target that reaches into
   ``backup:source`` through a symlink is refused.
 
-Reached through ``__utils__["backup_restore.<function>"]``.
+``restore`` is the whole of it, handed the Job of _utils/backup_jobs.py; the rest are its
+steps. Reached through ``__utils__["backup_restore.<function>"]``.
 """
 
 import collections
@@ -28,6 +29,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -175,3 +177,41 @@ def _copy(source_dir, member, into, owner):
         raise CommandExecutionError(
             f"restore: copying the restored files into {into} as {who} failed: {detail}"
         )
+
+
+# --- the whole restore ---------------------------------------------------------------------
+
+
+def restore(job, path, target, at, force):
+    """
+    ``backup.restore`` (its docstring in _modules/backup.py says what it does): ``job`` is
+    the Job of _utils/backup_jobs.py, ``at`` its ``time`` argument.
+    """
+    cfg, utils = job.cfg, job.utils
+    remote = utils["backup_checks.required"](cfg, "target")
+    source = utils["backup_checks.absolute"](cfg, "source", "/home")
+    relative = utils["backup_checks.relative_path"](path)
+    dest = destination(target, source, relative, bool(force))
+    when = utils["backup_duplicity.duplicity_time"](at) if at is not None else None
+    paths = job.prepared()
+    options = utils["backup_duplicity.restore_options"](relative, when, job.version())
+    with utils["backup_records.locked"](paths, "backup.restore"):
+        encryption = utils["backup_gpg.encryption"](cfg, paths)
+        utils["backup_gpg.require_secret"](encryption, "backup.restore")
+        passphrase = encryption.passphrase
+        started = time.time()
+        with staging(paths.tmp) as staged:
+            result = job.duplicity("restore", options, [remote, staged], remote, paths, passphrase)
+            if result.returncode != 0:
+                message = job.failure("restore", result, remote, passphrase, encryption)
+                raise CommandExecutionError(message)
+            files = count_files(staged)
+            hand_back(staged, dest)
+    return {
+        "result": True,
+        "path": relative or ".",
+        "target": dest.path,
+        "time": when or "latest",
+        "files": files,
+        "elapsed": round(time.time() - started, 2),
+    }

@@ -1,5 +1,5 @@
 # Python: _modules/backup.py (salt face), _utils/backup_*.py, _runners/backup.py.
-# Encrypted duplicity backups of /home, on the hub. _modules/backup.py does the work; this
+# Encrypted duplicity backups of /home, on the hub. The backup module does the work; this
 # state installs duplicity, makes its root-only work directory and the ssh key for sftp
 # targets, and schedules the module's functions on the hub minion. Scheduled jobs return to
 # the master, so `salt-run jobs.list_jobs search_function=backup.run` lists every run.
