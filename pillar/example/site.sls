@@ -114,6 +114,13 @@ proxy:
       # directory: https://acme-staging-v02.api.letsencrypt.org/directory
       # More names on the same certificate:
       # names: [jupyter.example.edu]
+      # A wildcard (*.hub.example.edu) needs dns-01: the ACME server checks a TXT record
+      # that certbot writes through your DNS server's RFC 2136 dynamic updates, signed with
+      # a TSIG key (its secret in secrets/proxy.sls: proxy:tls:acme:dns:key_secret).
+      # challenge: dns-01
+      # dns:
+      #   server: 10.0.0.53
+      #   key_name: acme-key.
 
 hub:
   # Port nginx reaches the hub on.
