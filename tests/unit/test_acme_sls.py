@@ -60,6 +60,7 @@ def test_a_private_acme_server_s_ca_reaches_the_timer_s_renewals_too():
     certificate = arguments(states["acme-certificate"]["proxy_tls.acme_certificate"])
     assert certificate["directory_ca"] == "/etc/letsencrypt/jupyterhub-deploy/directory-ca.pem"
     dropin = arguments(states["acme-renewals-trust-the-directory"]["file.managed"])
-    assert "REQUESTS_CA_BUNDLE=/etc/letsencrypt/jupyterhub-deploy/directory-ca.pem" in (
-        dropin["contents"]
+    assert (
+        "REQUESTS_CA_BUNDLE=/etc/letsencrypt/jupyterhub-deploy/directory-ca.pem"
+        in (dropin["contents"])
     )
