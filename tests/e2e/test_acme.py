@@ -64,6 +64,15 @@ def test_the_certificate_is_pebble_s_for_the_site_s_name_and_chains_to_its_root(
     assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days <= 366
 
 
+def test_the_key_is_root_s_alone(lab):
+    """Issue #22 item 4: the certificate's key is 0600 root where certbot keeps it and where
+    nginx reads it."""
+    keys = ("/etc/nginx/tls/server.key", "/etc/letsencrypt/live/jupyterhub/privkey.pem")
+    listing = lab.exec("proxy", "stat", "-L", "-c", "%a %U %n", *keys).stdout.split("\n")
+    modes = [line.split()[:2] for line in listing if line.strip()]
+    assert modes == [["600", "root"], ["600", "root"]], listing
+
+
 def test_only_the_challenge_path_escapes_the_https_redirect(lab):
     lab.exec("proxy", "sh", "-c", "mkdir -p /var/www/acme/.well-known/acme-challenge && "
              "echo token-e2e > /var/www/acme/.well-known/acme-challenge/token-e2e")  # fmt: skip
