@@ -22,13 +22,15 @@ For every minion it
 States read the merged values straight from ``pillar``; no ``map.jinja`` is needed.
 
 This file merges and derives; the checks (per key, whole site, secrets) are in
-``_jupyterhub_deploy_checks.py`` next to it, loaded by path (:func:`_load_checks`).
+``_jupyterhub_deploy_checks.py`` next to it, loaded by path (:func:`_load_checks`), and the
+siblings it loads (``_jupyterhub_deploy_checks_<concern>.py``).
 """
 
 import copy
 import importlib.util
 import ipaddress
 import os
+import sys
 import typing
 
 import yaml
@@ -42,12 +44,15 @@ def _load_checks():
     imports this file as ``salt.loaded.ext.pillar.jupyterhub_deploy``, whose parent is no
     package on disk, so a relative import cannot find it; and the loader skips files whose
     name starts with "_", so the checks are not an ext_pillar of their own. Run again each
-    time this file is, so the two never come from different versions.
+    time this file is, so the two never come from different versions. Registered in
+    ``sys.modules`` under its name before it runs: the siblings it loads per concern
+    (its ``load_sibling``) import what they share from it by that name.
     """
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(here, "_jupyterhub_deploy_checks.py")
     spec = importlib.util.spec_from_file_location("_jupyterhub_deploy_checks", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 

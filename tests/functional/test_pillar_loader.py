@@ -1,8 +1,8 @@
 """
 The jupyterhub_deploy ext_pillar as a salt master compiles it: salt.pillar.Pillar with this
 checkout's master.d (paths pointed at it), in-process, no daemons. It runs the checks in
-_pillar/_jupyterhub_deploy_checks.py, which salt's loader never offers as an ext_pillar of
-its own (its name starts with "_"); integration/test_bad_pillar.py does the same with a
+_pillar/_jupyterhub_deploy_checks*.py, which salt's loader never offers as ext_pillars of
+their own (their names start with "_"); integration/test_bad_pillar.py does the same with a
 real master and minions.
 """
 
