@@ -67,7 +67,9 @@ def acme_certificate(
             after = __salt__["proxy_tls.acme_install"]()
     except Exception as exc:  # noqa: BLE001 - CommandExecutionError, timeouts: say them
         return _failed(ret, str(exc))
-    again = __salt__["proxy_tls.acme_plan"](names, directory, renew_days, challenge=challenge)
+    # Installed, for these names, from this server: the days left are the ACME server's
+    # to choose (a renew_days beyond its lifetime must not fail every apply).
+    again = __salt__["proxy_tls.acme_plan"](names, directory, 0, challenge=challenge)
     if again["action"] is not None:
         why = f"certbot succeeded but nginx does not serve its certificate: {again['why']}"
         return _failed(ret, why)

@@ -152,8 +152,10 @@ def ensure_pebble(topo):
     settings = (FILES / "pebble-config.json").read_text()
     ensure_sidecar(PEBBLE, [
         "--name", PEBBLE, *namespace,
-        # No random sleep before validations, no rejected nonces (certbot 2.1 retries once).
-        "-e", "PEBBLE_VA_NOSLEEP=1", "-e", "PEBBLE_WFE_NONCEREJECT=0",
+        # No random sleep before validations, no rejected nonces (certbot 2.1 retries once),
+        # and every order validated anew (by default Pebble reuses half the authorizations,
+        # and a test of a failing challenge then passed in CI).
+        "-e", "PEBBLE_VA_NOSLEEP=1", "-e", "PEBBLE_WFE_NONCEREJECT=0", "-e", "PEBBLE_AUTHZREUSE=0",
         "-v", f"{HTTPS_DIR}:/etc/pebble/https:ro",
         "-v", f"{FILES / 'pebble-config.json'}:/etc/pebble/pebble-config.json:ro",
         "--entrypoint", "pebble", image,
