@@ -23,12 +23,12 @@ from pathlib import Path
 
 from .common import (
     IMAGE_LABEL,
-    LABEL,
     REPO,
     STATE_DIR,
     LabError,
     dexec,
     docker,
+    ensure_sidecar,
     ensure_state_dir,
     log,
     run,
@@ -115,17 +115,6 @@ def build_pebble_image(release):
         )  # fmt: skip
     if proc.returncode != 0:
         raise LabError(f"building {image} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-
-
-def ensure_sidecar(name, args, inputs):
-    """Container ``name`` run with ``args``, recreated when they or ``inputs`` changed."""
-    config = hashlib.sha256("\0".join([*args, *inputs]).encode()).hexdigest()[:16]
-    current = docker("ps", "-a", "--filter", f"name=^{name}$", "--format",
-                     f'{{{{.Label "{LABEL}.config"}}}} {{{{.State}}}}').stdout.split()  # fmt: skip
-    if current == [config, "running"]:
-        return
-    docker("rm", "-f", name, check=False)
-    docker("run", "-d", "--label", LABEL, "--label", f"{LABEL}.config={config}", *args)
 
 
 def ensure_pebble(topo):

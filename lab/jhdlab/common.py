@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import datetime
+import hashlib
 import json
 import subprocess
 import time
@@ -108,6 +109,19 @@ def salt_json(master, *args, timeout=None):
         raise LabError(
             f"salt {' '.join(args)}: no JSON output:\n{proc.stdout}\n{proc.stderr}"
         ) from None
+
+
+def ensure_sidecar(name, args, inputs=()):
+    """A lab-only container ``name`` (the Google stand-in, Pebble, bind9) run with ``args``,
+    recreated when they or ``inputs`` changed; whether it was (re)started."""
+    config = hashlib.sha256("\0".join([*args, *inputs]).encode()).hexdigest()[:16]
+    current = docker("ps", "-a", "--filter", f"name=^{name}$", "--format",
+                     f'{{{{.Label "{LABEL}.config"}}}} {{{{.State}}}}').stdout.split()  # fmt: skip
+    if current == [config, "running"]:
+        return False
+    docker("rm", "-f", name, check=False)
+    docker("run", "-d", "--label", LABEL, "--label", f"{LABEL}.config={config}", *args)
+    return True
 
 
 def wait_for(what, predicate, timeout, interval=2.0, step=None):

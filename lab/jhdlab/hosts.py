@@ -25,6 +25,7 @@ from .common import (
     dexec,
     docker,
     docker_ok,
+    ensure_sidecar,
     log,
     wait_for,
 )
@@ -205,7 +206,7 @@ def ensure_google_standin(topo):
     """
     args = [
         *("--name", STANDIN, "--network", NETWORK, "--ip", topo.standin_address),
-        *("--label", LABEL, "-p", f"127.0.0.1:{STANDIN_PORT}:{STANDIN_PORT}"),
+        *("-p", f"127.0.0.1:{STANDIN_PORT}:{STANDIN_PORT}"),
         *("-v", f"{REPO / 'lab' / 'google_standin.py'}:/opt/google_standin.py:ro"),
         *("--restart", "unless-stopped", "--entrypoint", "python3", host_image(topo.release)),
         "/opt/google_standin.py", "--port", str(STANDIN_PORT),
@@ -213,14 +214,8 @@ def ensure_google_standin(topo):
         "--client-secret", lab_pillar_value("secrets/hub.sls", "client_secret"),
         "--domain", lab_pillar_value("site.sls", "hosted_domain"),
     ]  # fmt: skip
-    config = hashlib.sha256("\0".join(args).encode()).hexdigest()[:16]
-    current = docker("ps", "-a", "--filter", f"name=^{STANDIN}$", "--format",
-                     f'{{{{.Label "{LABEL}.config"}}}} {{{{.State}}}}').stdout.split()  # fmt: skip
-    if current == [config, "running"]:
-        return
-    docker("rm", "-f", STANDIN, check=False)
-    log(f"starting the Google stand-in (lab only) at {topo.standin_address}", "containers")
-    docker("run", "-d", "--label", f"{LABEL}.config={config}", *args)
+    if ensure_sidecar(STANDIN, args):
+        log(f"started the Google stand-in (lab only) at {topo.standin_address}", "containers")
 
 
 def wait_for_systemd(host):
