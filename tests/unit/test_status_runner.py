@@ -4,6 +4,7 @@ from tests.common.loaders import load
 from tests.common.minion_replies import NODES, USAGE, hub_reply
 
 runner = load("_runners/jupyterhub.py", {"__opts__": {}, "__context__": {}})
+status_report = load("_utils/status_report.py")
 swarm = load("_modules/swarm.py")
 
 
@@ -67,9 +68,9 @@ def test_a_silent_hub_is_a_problem():
 
 def test_home_usage_picks_the_filesystem_holding_home():
     usage = {k: v for k, v in USAGE.items() if k == "/"}
-    assert runner.usage_of("/home", usage)["mount"] == "/"
-    assert runner.usage_of("/home", {}) is None
-    assert runner.usage_of("/home", {"/homework": USAGE["/home"]}) is None
+    assert status_report.usage_of("/home", usage)["mount"] == "/"
+    assert status_report.usage_of("/home", {}) is None
+    assert status_report.usage_of("/home", {"/homework": USAGE["/home"]}) is None
 
 
 def test_memory_leaves_out_the_page_cache():
@@ -96,8 +97,8 @@ def test_a_missing_or_crashing_function_is_a_problem_in_one_line():
 def test_backup_summary_names_failed_functions_and_disabled_backups():
     status = {"last_backup": "t", "age_human": "5m", "stale": False, "target": "sftp://x",
               "last_results": {"run": {"result": False}, "verify": {"result": True}}}  # fmt: skip
-    assert runner.backup_summary(status)["last failed"] == ["run"]
-    assert runner.backup_summary({"enabled": False}).startswith("disabled")
+    assert status_report.backup_summary(status)["last failed"] == ["run"]
+    assert status_report.backup_summary({"enabled": False}).startswith("disabled")
 
 
 def test_a_lost_node_is_named_with_the_servers_that_were_on_it():
