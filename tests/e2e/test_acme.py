@@ -6,7 +6,6 @@ it with open websockets left alone; a failure leaves the current certificate ser
 says which domain and what the ACME server said; the site can move to the other sources.
 """
 
-import datetime
 import re
 import subprocess
 import threading
@@ -15,11 +14,9 @@ import time
 import requests
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
+from tests.common.certs import make_certificate
 from tests.common.hubclient import Busy, Kernel, Student
 from tests.common.lab import HTTP_PORT, HTTPS_PORT
 
@@ -193,27 +190,6 @@ def test_an_unreachable_challenge_fails_the_state_in_words_and_the_certificate_k
     assert status["certificate"]["issuer"].startswith("CN=Pebble Intermediate CA")
 
 
-def self_made_pair():
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert, cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
-
-
 def apply_nginx(lab):
     result = lab.salt("proxy", "state.apply", "nginx")["proxy"]
     failed = {k: v["comment"] for k, v in result.items() if not v["result"]}
@@ -229,7 +205,7 @@ def test_the_site_moves_to_self_signed_and_pillar_and_back_to_acme(lab):
             apply_nginx(lab)
             leaf = served_chain()[0]
             assert leaf.issuer.rfc4514_string() == "CN=jupyterhub-deploy CA for localhost"
-        cert, cert_pem, key_pem = self_made_pair()
+        cert, cert_pem, key_pem = make_certificate(["localhost"], 30)
         with lab.site_changes(
             {"proxy": {"tls": {"source": "pillar", "certificate": cert_pem}}},
             secrets={"proxy": {"proxy": {"tls": {"key": key_pem}}}},

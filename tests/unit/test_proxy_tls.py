@@ -5,36 +5,19 @@ script on PATH in the failure tests (the real one runs against Pebble in
 tests/e2e/test_acme.py).
 """
 
-import datetime
 import os
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from salt.exceptions import CommandExecutionError
 
+from tests.common.certs import make_certificate
 from tests.common.loaders import load
 
 DIRECTORY = "https://acme.example/dir"
-NOW = datetime.datetime.now(datetime.UTC)
 
 
 def make_cert(names, days_left, issuer="Test Intermediate"):
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - datetime.timedelta(days=1))
-        .not_valid_after(NOW + datetime.timedelta(days=days_left))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    return make_certificate(names, days_left, issuer).pem.encode()
 
 
 @pytest.fixture
