@@ -241,7 +241,6 @@ def acme_issue(
     email,
     directory,
     directory_ca=None,
-    force=False,
     renew_days=30,
     challenge="http-01",
     propagation_seconds=30,
@@ -271,7 +270,7 @@ def acme_issue(
         argv += ["--webroot", "--webroot-path", WEBROOT]
     for name in names:
         argv += ["--domain", name]
-    if force or os.path.exists(_lineage()):
+    if os.path.exists(_lineage()):
         # The decision is acme_plan's (names, server or days left), not certbot's own.
         argv.append("--force-renewal")
     env = dict(os.environ)
